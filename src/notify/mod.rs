@@ -1,0 +1,1 @@
+//! Server-alerted notifications (placeholder).

@@ -1,0 +1,16 @@
+//! `Move`. Move (DS 1.2): items to a new parent (SourceParent/TargetParent).
+
+use crate::proto::cred::Cred;
+use crate::proto::item::Item;
+use crate::proto::meta::Meta;
+
+/// `Move`: CmdID, NoResp?, Cred?, Meta?, Item+.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Move {
+    pub cmd_id: u32,
+    pub no_resp: bool,
+    pub cred: Option<Cred>,
+    /// libsynthesis puts the item content type here rather than in each Item.
+    pub meta: Option<Meta>,
+    pub items: Vec<Item>,
+}
