@@ -76,6 +76,8 @@ pub fn sniff(bytes: &[u8]) -> Option<Encoding> {
 }
 
 /// A decoded top-level document: a SyncML message or a standalone DevInf.
+// One top-level value per decode: boxing the larger variant would gain nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Document {
     Message(Message),
@@ -112,20 +114,24 @@ pub fn decode_message(bytes: &[u8], limits: &Limits) -> Result<(Encoding, Messag
 
 /// Encodes a message in the given encoding (compact XML without indentation).
 pub fn encode_message(msg: &Message, encoding: Encoding) -> Result<Vec<u8>, EncodeError> {
-    encode(&Document::Message(msg.clone()), encoding, false)
+    write_with(encoding, false, |sink| model::encode_message(msg, sink))
 }
 
 /// Encodes a document; `pretty` indents XML (ignored for WBXML).
 pub fn encode(doc: &Document, encoding: Encoding, pretty: bool) -> Result<Vec<u8>, EncodeError> {
+    write_with(encoding, pretty, |sink| model::encode_document(doc, sink))
+}
+
+fn write_with(encoding: Encoding, pretty: bool, f: impl FnOnce(&mut dyn token::TokenSink)) -> Result<Vec<u8>, EncodeError> {
     match encoding {
         Encoding::Xml => {
             let mut w = xml::XmlWriter::new(pretty);
-            model::encode_document(doc, &mut w);
+            f(&mut w);
             w.finish()
         }
         Encoding::Wbxml => {
             let mut w = wbxml::WbxmlWriter::new();
-            model::encode_document(doc, &mut w);
+            f(&mut w);
             w.finish()
         }
     }

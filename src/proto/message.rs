@@ -75,6 +75,6 @@ pub struct Header {
     pub source: Source,
     pub resp_uri: Option<String>,
     pub no_resp: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub meta: Option<Meta>,
 }

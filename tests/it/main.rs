@@ -1,1 +1,3 @@
+//! The one integration-test binary: each module is an area.
 
+mod props;

@@ -9,7 +9,7 @@ use crate::proto::meta::Meta;
 pub struct Add {
     pub cmd_id: u32,
     pub no_resp: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// libsynthesis puts the item content type here rather than in each Item.
     pub meta: Option<Meta>,
     pub items: Vec<Item>,

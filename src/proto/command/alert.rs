@@ -9,7 +9,7 @@ use crate::proto::item::Item;
 pub struct Alert {
     pub cmd_id: u32,
     pub no_resp: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// The alert code (absent only in broken messages).
     pub data: Option<AlertCode>,
     /// DS 1.2 (DM usage).

@@ -13,7 +13,7 @@ pub struct Delete {
     pub archive: bool,
     /// Soft delete: the item leaves the device but stays on the server.
     pub sft_del: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub meta: Option<Meta>,
     pub items: Vec<Item>,
 }

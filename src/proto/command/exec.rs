@@ -9,7 +9,7 @@ use crate::proto::meta::Meta;
 pub struct Exec {
     pub cmd_id: u32,
     pub no_resp: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub meta: Option<Meta>,
     pub correlator: Option<String>,
     pub item: Item,

@@ -10,7 +10,7 @@ pub struct Map {
     pub cmd_id: u32,
     pub target: Target,
     pub source: Source,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub meta: Option<Meta>,
     pub items: Vec<MapItem>,
 }

@@ -45,14 +45,16 @@ pub enum Command {
     Atomic(Atomic),
     Copy(Copy),
     Delete(Delete),
-    Exec(Exec),
+    /// Boxed: rare and large.
+    Exec(Box<Exec>),
     Get(Get),
     Map(Map),
     Move(Move),
     Put(Put),
     Replace(Replace),
     Results(Results),
-    Search(Search),
+    /// Boxed: rare and large.
+    Search(Box<Search>),
     Sequence(Sequence),
     Status(Status),
     Sync(Sync),

@@ -10,7 +10,7 @@ pub struct Put {
     pub cmd_id: u32,
     pub no_resp: bool,
     pub lang: Option<String>,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub meta: Option<Meta>,
     pub items: Vec<Item>,
 }

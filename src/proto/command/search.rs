@@ -10,7 +10,7 @@ pub struct Search {
     pub cmd_id: u32,
     pub no_resp: bool,
     pub no_results: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub target: Option<Target>,
     pub sources: Vec<Source>,
     pub lang: Option<String>,

@@ -15,7 +15,7 @@ pub struct Status {
     pub cmd: CmdName,
     pub target_refs: Vec<String>,
     pub source_refs: Vec<String>,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     pub chal: Option<Chal>,
     pub data: StatusCode,
     pub items: Vec<Item>,

@@ -10,7 +10,7 @@ use crate::proto::meta::Meta;
 pub struct Sync {
     pub cmd_id: u32,
     pub no_resp: bool,
-    pub cred: Option<Cred>,
+    pub cred: Option<Box<Cred>>,
     /// The receiver's datastore.
     pub target: Option<Target>,
     /// The sender's datastore.
