@@ -1,1 +1,56 @@
-//! Command-line front end (placeholder).
+//! The command line: argument parsing and the `codec` and `san` subcommands.
+//!
+//! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
+//! Every failure becomes one line on stderr and exit status 1.
+
+mod codec_cmd;
+mod san_cmd;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// syncgate: a SyncML / OMA DS 1.2 gateway.
+#[derive(Debug, Parser)]
+#[command(name = "syncgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode and encode SyncML messages and DevInf documents (XML and WBXML).
+    #[command(subcommand)]
+    Codec(codec_cmd::CodecCommand),
+    /// Build and inspect Server Alerted Notifications (package #0).
+    #[command(subcommand)]
+    San(san_cmd::SanCommand),
+}
+
+/// Runs a parsed command line; the error is the one-line reason to print.
+pub fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Codec(c) => codec_cmd::run(c),
+        Command::San(c) => san_cmd::run(c),
+    }
+}
+
+/// Reads a whole file, or stdin for `-` or no path.
+pub(crate) fn read_input(path: Option<&PathBuf>) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    match path {
+        None => std::io::stdin().read_to_end(&mut buf).map(|_| buf).map_err(|e| format!("stdin: {e}")),
+        Some(p) if p.as_os_str() == "-" => {
+            std::io::stdin().read_to_end(&mut buf).map(|_| buf).map_err(|e| format!("stdin: {e}"))
+        }
+        Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+    }
+}
+
+/// Writes bytes to stdout.
+pub(crate) fn write_output(bytes: &[u8]) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| format!("stdout: {e}"))
+}
