@@ -54,6 +54,11 @@ pub fn package() -> Message {
 }
 
 fn measure(label: &str, bytes: usize, mut f: impl FnMut()) {
+    // `cargo bench --bench codec -- wbxml` runs only the measurements whose label matches.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if !filter.is_empty() && !filter.iter().any(|f| label.contains(f.as_str())) {
+        return;
+    }
     // Warm up, then run for at least a second.
     for _ in 0..5 {
         f();

@@ -71,8 +71,6 @@ struct Fields {
     cmd_id: u32,
     no_resp: bool,
     no_results: bool,
-    archive: bool,
-    sft_del: bool,
     cred: Option<Box<Cred>>,
     meta: Option<Meta>,
     lang: Option<String>,
@@ -97,14 +95,15 @@ fn decode_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> R
     if !is_command(tag) {
         return Ok(None);
     }
+    if matches!(tag, Tag::Add | Tag::Replace | Tag::Copy | Tag::Move | Tag::Delete) {
+        return decode_item_command(d, tag).map(Some);
+    }
     let mut f = Fields::default();
     d.children(|d, child| {
         match child {
             Tag::CmdID => f.cmd_id = d.number("CmdID")?,
             Tag::NoResp => f.no_resp = d.flag()?,
             Tag::NoResults => f.no_results = d.flag()?,
-            Tag::Archive => f.archive = d.flag()?,
-            Tag::SftDel => f.sft_del = d.flag()?,
             Tag::Cred => f.cred = Some(Box::new(decode_cred(d)?)),
             Tag::Meta => f.meta = Some(decode_meta(d)?),
             Tag::Lang => f.lang = Some(d.string()?),
@@ -120,7 +119,12 @@ fn decode_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> R
             Tag::TargetRef => f.target_refs.push(d.string()?),
             Tag::SourceRef => f.source_refs.push(d.string()?),
             Tag::Chal => f.chal = Some(decode_chal(d)?),
-            Tag::NumberOfChanges => f.number_of_changes = Some(d.number("NumberOfChanges")?),
+            Tag::NumberOfChanges => {
+                let n: u32 = d.number("NumberOfChanges")?;
+                // A hint only: reserve room for the announced changes, within reason.
+                f.commands.reserve((n as usize).min(4096));
+                f.number_of_changes = Some(n);
+            }
             nested if is_command(nested) => match decode_command(d, nested)? {
                 Some(c) => f.commands.push(c),
                 None => d.skip()?,
@@ -139,21 +143,6 @@ fn decode_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> R
         }
     };
     let cmd = match tag {
-        Tag::Add => Command::Add(Add { cmd_id: f.cmd_id, no_resp: f.no_resp, cred: f.cred, meta: f.meta, items: f.items }),
-        Tag::Replace => {
-            Command::Replace(Replace { cmd_id: f.cmd_id, no_resp: f.no_resp, cred: f.cred, meta: f.meta, items: f.items })
-        }
-        Tag::Copy => Command::Copy(Copy { cmd_id: f.cmd_id, no_resp: f.no_resp, cred: f.cred, meta: f.meta, items: f.items }),
-        Tag::Move => Command::Move(Move { cmd_id: f.cmd_id, no_resp: f.no_resp, cred: f.cred, meta: f.meta, items: f.items }),
-        Tag::Delete => Command::Delete(Delete {
-            cmd_id: f.cmd_id,
-            no_resp: f.no_resp,
-            archive: f.archive,
-            sft_del: f.sft_del,
-            cred: f.cred,
-            meta: f.meta,
-            items: f.items,
-        }),
         Tag::Alert => Command::Alert(Alert {
             cmd_id: f.cmd_id,
             no_resp: f.no_resp,
@@ -247,6 +236,35 @@ fn decode_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> R
         _ => return Ok(None),
     };
     Ok(Some(cmd))
+}
+
+/// The data commands (Add, Replace, Copy, Move, Delete): the bulk of every sync package, read
+/// straight into their own shape.
+fn decode_item_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> Result<Command, DecodeError> {
+    let (mut cmd_id, mut no_resp, mut archive, mut sft_del) = (0u32, false, false, false);
+    let mut cred = None;
+    let mut meta = None;
+    let mut items = Vec::with_capacity(1);
+    d.children(|d, child| {
+        match child {
+            Tag::CmdID => cmd_id = d.number("CmdID")?,
+            Tag::NoResp => no_resp = d.flag()?,
+            Tag::Archive => archive = d.flag()?,
+            Tag::SftDel => sft_del = d.flag()?,
+            Tag::Cred => cred = Some(Box::new(decode_cred(d)?)),
+            Tag::Meta => meta = Some(decode_meta(d)?),
+            Tag::Item => items.push(decode_item(d)?),
+            _ => d.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok(match tag {
+        Tag::Add => Command::Add(Add { cmd_id, no_resp, cred, meta, items }),
+        Tag::Replace => Command::Replace(Replace { cmd_id, no_resp, cred, meta, items }),
+        Tag::Copy => Command::Copy(Copy { cmd_id, no_resp, cred, meta, items }),
+        Tag::Move => Command::Move(Move { cmd_id, no_resp, cred, meta, items }),
+        _ => Command::Delete(Delete { cmd_id, no_resp, archive, sft_del, cred, meta, items }),
+    })
 }
 
 fn is_command(tag: Tag) -> bool {

@@ -161,8 +161,15 @@ impl<'a, S: TokenSource<'a>> Decoder<'a, S> {
 
     /// The element's text parsed as a number.
     pub(crate) fn number<T: FromStr>(&mut self, element: &'static str) -> Result<T, DecodeError> {
-        let s = self.string()?;
-        s.parse().map_err(|_| self.error(DecodeErrorKind::Invalid { element, value: truncate(&s) }))
+        let raw = self.raw_text()?;
+        let text = std::str::from_utf8(raw.trim_ascii()).ok();
+        match text.and_then(|t| t.parse().ok()) {
+            Some(n) => Ok(n),
+            None => {
+                let value = truncate(&String::from_utf8_lossy(raw.trim_ascii()));
+                Err(self.error(DecodeErrorKind::Invalid { element, value }))
+            }
+        }
     }
 
     /// A flag element (`<NoResp/>`): its presence is the value; any content is ignored.
