@@ -4,11 +4,13 @@
 //! - [`proto`]: the typed SyncML model (messages, commands, items, meta, DevInf, codes); pure data.
 //! - [`codec`]: bytes ⇄ model, XML and WBXML over one token stream; element tables generated
 //!   from `schemas/wbxml/`; decoding limits.
+//! - [`auth`]: SyncML credential formulas (basic, MD5), constant-time comparison.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form.
 //! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san` subcommands).
 //!
 //! `proto` and `codec` never touch sockets, files, clocks or a store.
 
+pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod notify;

@@ -135,7 +135,8 @@ pub fn run(cmd: SanCommand) -> Result<(), String> {
                         vendor: parse_hex(&vendor)?,
                     };
                     let id = identity.as_deref().unwrap_or(&server_id);
-                    let secret = password.as_deref().map(|pw| SanSecret { identity: id, password: pw, nonce: nonce.as_bytes() });
+                    let secret =
+                        password.as_deref().map(|pw| SanSecret { identity: id, password: pw, nonce: nonce.as_bytes() });
                     san.encode(secret.as_ref()).map_err(|e| e.to_string())?
                 }
                 "1.1" | "1.0" => {
@@ -166,11 +167,18 @@ pub fn run(cmd: SanCommand) -> Result<(), String> {
 }
 
 /// The JSON description of a notification in either form.
-pub fn decode(bytes: &[u8], server_id: Option<&str>, password: Option<&str>, nonce: &[u8]) -> Result<serde_json::Value, String> {
+pub fn decode(
+    bytes: &[u8],
+    server_id: Option<&str>,
+    password: Option<&str>,
+    nonce: &[u8],
+) -> Result<serde_json::Value, String> {
     // A 1.0/1.1 notification is a SyncML message; anything else must be the binary 1.2 form.
     if let Ok((enc, msg)) = codec::decode_message(bytes, &Limits::default()) {
         return match LegacySan::from_message(&msg) {
-            Some(l) => Ok(json!({ "format": l.version, "encoding": format!("{enc:?}").to_lowercase(), "notification": l })),
+            Some(l) => {
+                Ok(json!({ "format": l.version, "encoding": format!("{enc:?}").to_lowercase(), "notification": l }))
+            }
             None => Err("a SyncML message without a server-alerted Alert (206-210): not a notification".into()),
         };
     }

@@ -96,7 +96,9 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(Encoding, Document), Dec
         ));
     }
     match sniff(bytes) {
-        Some(Encoding::Xml) => model::decode_document(xml::XmlReader::new(bytes), limits, 0).map(|d| (Encoding::Xml, d)),
+        Some(Encoding::Xml) => {
+            model::decode_document(xml::XmlReader::new(bytes), limits, 0).map(|d| (Encoding::Xml, d))
+        }
         Some(Encoding::Wbxml) => {
             model::decode_document(wbxml::WbxmlReader::new(bytes)?, limits, 0).map(|d| (Encoding::Wbxml, d))
         }
@@ -122,7 +124,11 @@ pub fn encode(doc: &Document, encoding: Encoding, pretty: bool) -> Result<Vec<u8
     write_with(encoding, pretty, |sink| model::encode_document(doc, sink))
 }
 
-fn write_with(encoding: Encoding, pretty: bool, f: impl FnOnce(&mut dyn token::TokenSink)) -> Result<Vec<u8>, EncodeError> {
+fn write_with(
+    encoding: Encoding,
+    pretty: bool,
+    f: impl FnOnce(&mut dyn token::TokenSink),
+) -> Result<Vec<u8>, EncodeError> {
     match encoding {
         Encoding::Xml => {
             let mut w = xml::XmlWriter::new(pretty);

@@ -118,9 +118,21 @@ mod tests {
             session_id: "7".into(),
             server_id: "http://127.0.0.1:8080/sync".into(),
             syncs: vec![
-                LegacySync { sync_type: AlertCode::TwoWayByServer, server_uri: "contacts".into(), content_type: "text/x-vcard".into() },
-                LegacySync { sync_type: AlertCode::TwoWayByServer, server_uri: "calendar".into(), content_type: "text/x-vcalendar".into() },
-                LegacySync { sync_type: AlertCode::RefreshFromServerByServer, server_uri: "notes".into(), content_type: String::new() },
+                LegacySync {
+                    sync_type: AlertCode::TwoWayByServer,
+                    server_uri: "contacts".into(),
+                    content_type: "text/x-vcard".into(),
+                },
+                LegacySync {
+                    sync_type: AlertCode::TwoWayByServer,
+                    server_uri: "calendar".into(),
+                    content_type: "text/x-vcalendar".into(),
+                },
+                LegacySync {
+                    sync_type: AlertCode::RefreshFromServerByServer,
+                    server_uri: "notes".into(),
+                    content_type: String::new(),
+                },
             ],
         };
         let msg = san.to_message(Version::V1_1);

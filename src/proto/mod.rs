@@ -17,8 +17,8 @@ pub mod meta;
 
 pub use codes::{AlertCode, StatusCode};
 pub use command::{
-    Add, Alert, Atomic, CmdName, Command, Copy, Delete, Exec, Get, Map, MapItem, Move, Put, Replace, Results,
-    Search, Sequence, Status, Sync,
+    Add, Alert, Atomic, CmdName, Command, Copy, Delete, Exec, Get, Map, MapItem, Move, Put, Replace, Results, Search,
+    Sequence, Status, Sync,
 };
 pub use cred::{Chal, Cred};
 pub use devinf::{CtCap, CtInfo, DataStore, DevInf, DsMem, Ext, FilterCap, PropParam, Property};

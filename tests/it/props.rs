@@ -32,9 +32,27 @@ fn meta() -> impl Strategy<Value = Meta> {
         (of(word()), of(word()), of(word()), of(any::<u64>()), of(anchor()), of(word())),
         (of(word()), of(any::<u64>()), of(any::<u64>()), vec(word(), 0..2), of(mem()), any::<bool>()),
     )
-        .prop_map(|((format, type_, mark, size, anchor, version), (next_nonce, max_msg_size, max_obj_size, emi, mem, field_level))| {
-            Meta { format, type_, mark, size, anchor, version, next_nonce, max_msg_size, max_obj_size, emi, mem, field_level }
-        })
+        .prop_map(
+            |(
+                (format, type_, mark, size, anchor, version),
+                (next_nonce, max_msg_size, max_obj_size, emi, mem, field_level),
+            )| {
+                Meta {
+                    format,
+                    type_,
+                    mark,
+                    size,
+                    anchor,
+                    version,
+                    next_nonce,
+                    max_msg_size,
+                    max_obj_size,
+                    emi,
+                    mem,
+                    field_level,
+                }
+            },
+        )
 }
 
 fn mem() -> impl Strategy<Value = Mem> {
@@ -58,23 +76,34 @@ fn cred() -> impl Strategy<Value = Box<Cred>> {
 }
 
 fn property() -> impl Strategy<Value = Property> {
-    (nonempty(), of(nonempty()), of(any::<u64>()), of(any::<u64>()), any::<bool>(), vec(word(), 0..3), of(word()), vec(prop_param(), 0..2))
-        .prop_map(|(prop_name, data_type, max_occur, max_size, no_truncate, val_enums, display_name, prop_params)| Property {
-            prop_name,
-            data_type,
-            max_occur,
-            max_size,
-            no_truncate,
-            val_enums,
-            display_name,
-            prop_params,
-        })
+    (
+        nonempty(),
+        of(nonempty()),
+        of(any::<u64>()),
+        of(any::<u64>()),
+        any::<bool>(),
+        vec(word(), 0..3),
+        of(word()),
+        vec(prop_param(), 0..2),
+    )
+        .prop_map(
+            |(prop_name, data_type, max_occur, max_size, no_truncate, val_enums, display_name, prop_params)| Property {
+                prop_name,
+                data_type,
+                max_occur,
+                max_size,
+                no_truncate,
+                val_enums,
+                display_name,
+                prop_params,
+            },
+        )
 }
 
 fn prop_param() -> impl Strategy<Value = PropParam> {
-    (nonempty(), of(nonempty()), vec(word(), 0..3), of(word())).prop_map(|(param_name, data_type, val_enums, display_name)| {
-        PropParam { param_name, data_type, val_enums, display_name }
-    })
+    (nonempty(), of(nonempty()), vec(word(), 0..3), of(word())).prop_map(
+        |(param_name, data_type, val_enums, display_name)| PropParam { param_name, data_type, val_enums, display_name },
+    )
 }
 
 fn ctinfo() -> impl Strategy<Value = CtInfo> {
@@ -84,43 +113,61 @@ fn ctinfo() -> impl Strategy<Value = CtInfo> {
 /// A CTCap valid in the given DevInf version (1.0/1.1 flat CTCaps cannot carry MaxOccur,
 /// NoTruncate or FieldLevel).
 fn ctcap(v12: bool) -> impl Strategy<Value = CtCap> {
-    (nonempty(), of(word()), any::<bool>(), vec(property(), 0..3)).prop_map(move |(ct_type, ver_ct, field_level, mut properties)| {
-        if !v12 {
-            for p in &mut properties {
-                p.max_occur = None;
-                p.no_truncate = false;
+    (nonempty(), of(word()), any::<bool>(), vec(property(), 0..3)).prop_map(
+        move |(ct_type, ver_ct, field_level, mut properties)| {
+            if !v12 {
+                for p in &mut properties {
+                    p.max_occur = None;
+                    p.no_truncate = false;
+                }
             }
-        }
-        CtCap { ct_type, ver_ct, field_level: field_level && v12, properties }
-    })
+            CtCap { ct_type, ver_ct, field_level: field_level && v12, properties }
+        },
+    )
 }
 
 fn datastore(v12: bool) -> impl Strategy<Value = DataStore> {
     (
         (word(), of(word()), of(any::<u64>()), of(ctinfo()), vec(ctinfo(), 0..2), of(ctinfo()), vec(ctinfo(), 0..2)),
-        (vec(ctcap(v12), 0..2), of((any::<bool>(), of(any::<u64>()), of(any::<u64>()))), any::<bool>(), vec("[1-7]|390001", 0..4)),
+        (
+            vec(ctcap(v12), 0..2),
+            of((any::<bool>(), of(any::<u64>()), of(any::<u64>()))),
+            any::<bool>(),
+            vec("[1-7]|390001", 0..4),
+        ),
         (vec(ctinfo(), 0..2), vec((word(), word(), vec(word(), 0..2), vec(word(), 0..2)), 0..2)),
     )
-        .prop_map(|((source_ref, display_name, max_guid_size, rx_pref, rx, tx_pref, tx), (ct_caps, ds_mem, hier, sync_cap), (filter_rx, fcs))| {
-            DataStore {
-                source_ref,
-                display_name,
-                max_guid_size,
-                rx_pref,
-                rx,
-                tx_pref,
-                tx,
-                ct_caps,
-                ds_mem: ds_mem.map(|(shared_mem, max_mem, max_id)| DsMem { shared_mem, max_mem, max_id }),
-                support_hierarchical_sync: hier,
-                sync_cap,
-                filter_rx,
-                filter_caps: fcs
-                    .into_iter()
-                    .map(|(ct_type, ver_ct, filter_keywords, prop_names)| FilterCap { ct_type, ver_ct, filter_keywords, prop_names })
-                    .collect(),
-            }
-        })
+        .prop_map(
+            |(
+                (source_ref, display_name, max_guid_size, rx_pref, rx, tx_pref, tx),
+                (ct_caps, ds_mem, hier, sync_cap),
+                (filter_rx, fcs),
+            )| {
+                DataStore {
+                    source_ref,
+                    display_name,
+                    max_guid_size,
+                    rx_pref,
+                    rx,
+                    tx_pref,
+                    tx,
+                    ct_caps,
+                    ds_mem: ds_mem.map(|(shared_mem, max_mem, max_id)| DsMem { shared_mem, max_mem, max_id }),
+                    support_hierarchical_sync: hier,
+                    sync_cap,
+                    filter_rx,
+                    filter_caps: fcs
+                        .into_iter()
+                        .map(|(ct_type, ver_ct, filter_keywords, prop_names)| FilterCap {
+                            ct_type,
+                            ver_ct,
+                            filter_keywords,
+                            prop_names,
+                        })
+                        .collect(),
+                }
+            },
+        )
 }
 
 fn devinf() -> impl Strategy<Value = DevInf> {
@@ -133,23 +180,31 @@ fn devinf() -> impl Strategy<Value = DevInf> {
             vec(ctcap(v12), 0..2),
             vec((word(), vec(word(), 0..2)), 0..2),
         )
-            .prop_map(move |((man, mod_, oem, fw_v, sw_v, hw_v, dev_id, dev_typ), (utc, lo, noc), data_stores, ct_caps, exts)| DevInf {
-                ver_dtd: ver.to_string(),
-                man,
-                mod_,
-                oem,
-                fw_v,
-                sw_v,
-                hw_v,
-                dev_id,
-                dev_typ,
-                utc,
-                support_large_objs: lo,
-                support_number_of_changes: noc,
-                data_stores,
-                ct_caps,
-                exts: exts.into_iter().map(|(x_nam, x_vals)| Ext { x_nam, x_vals }).collect(),
-            })
+            .prop_map(
+                move |(
+                    (man, mod_, oem, fw_v, sw_v, hw_v, dev_id, dev_typ),
+                    (utc, lo, noc),
+                    data_stores,
+                    ct_caps,
+                    exts,
+                )| DevInf {
+                    ver_dtd: ver.to_string(),
+                    man,
+                    mod_,
+                    oem,
+                    fw_v,
+                    sw_v,
+                    hw_v,
+                    dev_id,
+                    dev_typ,
+                    utc,
+                    support_large_objs: lo,
+                    support_number_of_changes: noc,
+                    data_stores,
+                    ct_caps,
+                    exts: exts.into_iter().map(|(x_nam, x_vals)| Ext { x_nam, x_vals }).collect(),
+                },
+            )
     })
 }
 
@@ -181,7 +236,11 @@ fn filter() -> impl Strategy<Value = Filter> {
         meta(),
         of(simple_item()),
         of(simple_item()),
-        of(prop_oneof![Just(FilterType::Inclusive), Just(FilterType::Exclusive), "[A-Z]{1,6}X".prop_map(FilterType::Other)]),
+        of(prop_oneof![
+            Just(FilterType::Inclusive),
+            Just(FilterType::Exclusive),
+            "[A-Z]{1,6}X".prop_map(FilterType::Other)
+        ]),
     )
         .prop_map(|(meta, field, record, filter_type)| Filter { meta, field, record, filter_type })
 }
@@ -207,10 +266,34 @@ fn head() -> BoxedStrategy<Head> {
 
 fn leaf_command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Add(Add { cmd_id, no_resp, cred, meta, items })),
-        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Replace(Replace { cmd_id, no_resp, cred, meta, items })),
-        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Copy(Copy { cmd_id, no_resp, cred, meta, items })),
-        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Move(Move { cmd_id, no_resp, cred, meta, items })),
+        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Add(Add {
+            cmd_id,
+            no_resp,
+            cred,
+            meta,
+            items
+        })),
+        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Replace(Replace {
+            cmd_id,
+            no_resp,
+            cred,
+            meta,
+            items
+        })),
+        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Copy(Copy {
+            cmd_id,
+            no_resp,
+            cred,
+            meta,
+            items
+        })),
+        head().prop_map(|(cmd_id, no_resp, cred, meta, items)| Command::Move(Move {
+            cmd_id,
+            no_resp,
+            cred,
+            meta,
+            items
+        })),
         (head(), any::<bool>(), any::<bool>()).prop_map(|((cmd_id, no_resp, cred, meta, items), archive, sft_del)| {
             Command::Delete(Delete { cmd_id, no_resp, archive, sft_del, cred, meta, items })
         }),
@@ -225,7 +308,14 @@ fn leaf_command() -> impl Strategy<Value = Command> {
             })
         ),
         (any::<u32>(), any::<bool>(), of(cred()), of(meta()), of(word()), item()).prop_map(
-            |(cmd_id, no_resp, cred, meta, correlator, item)| Command::Exec(Box::new(Exec { cmd_id, no_resp, cred, meta, correlator, item }))
+            |(cmd_id, no_resp, cred, meta, correlator, item)| Command::Exec(Box::new(Exec {
+                cmd_id,
+                no_resp,
+                cred,
+                meta,
+                correlator,
+                item
+            }))
         ),
         (head(), of(word())).prop_map(|((cmd_id, no_resp, cred, meta, items), lang)| Command::Get(Get {
             cmd_id,
@@ -243,16 +333,15 @@ fn leaf_command() -> impl Strategy<Value = Command> {
             meta,
             items
         })),
-        (any::<u32>(), plain_target(), source(), of(cred()), of(meta()), vec((plain_target(), source()), 0..3)).prop_map(
-            |(cmd_id, target, source, cred, meta, mis)| Command::Map(Map {
+        (any::<u32>(), plain_target(), source(), of(cred()), of(meta()), vec((plain_target(), source()), 0..3))
+            .prop_map(|(cmd_id, target, source, cred, meta, mis)| Command::Map(Map {
                 cmd_id,
                 target,
                 source,
                 cred,
                 meta,
                 items: mis.into_iter().map(|(target, source)| MapItem { target, source }).collect(),
-            })
-        ),
+            })),
         (any::<u32>(), of(any::<u32>()), any::<u32>(), of(meta()), of(word()), of(word()), items()).prop_map(
             |(cmd_id, msg_ref, cmd_ref, meta, target_ref, source_ref, items)| Command::Results(Results {
                 cmd_id,
@@ -264,36 +353,47 @@ fn leaf_command() -> impl Strategy<Value = Command> {
                 items
             })
         ),
-        (any::<u32>(), any::<bool>(), any::<bool>(), of(cred()), of(plain_target()), vec(source(), 0..2), of(word()), meta(), data_bytes())
-            .prop_map(|(cmd_id, no_resp, no_results, cred, target, sources, lang, meta, data)| Command::Search(Box::new(Search {
-                cmd_id,
-                no_resp,
-                no_results,
-                cred,
-                target,
-                sources,
-                lang,
-                meta,
-                data
-            }))),
         (
-            (any::<u32>(), of(any::<u32>()), any::<u32>(), prop_oneof![Just("SyncHdr".to_string()), Just("Add".to_string()), nonempty()]),
+            any::<u32>(),
+            any::<bool>(),
+            any::<bool>(),
+            of(cred()),
+            of(plain_target()),
+            vec(source(), 0..2),
+            of(word()),
+            meta(),
+            data_bytes()
+        )
+            .prop_map(
+                |(cmd_id, no_resp, no_results, cred, target, sources, lang, meta, data)| Command::Search(Box::new(
+                    Search { cmd_id, no_resp, no_results, cred, target, sources, lang, meta, data }
+                ))
+            ),
+        (
+            (
+                any::<u32>(),
+                of(any::<u32>()),
+                any::<u32>(),
+                prop_oneof![Just("SyncHdr".to_string()), Just("Add".to_string()), nonempty()]
+            ),
             (vec(word(), 0..2), vec(word(), 0..2), of(cred()), of(meta()), any::<u16>(), items())
         )
-            .prop_map(|((cmd_id, msg_ref, cmd_ref, cmd), (target_refs, source_refs, cred, chal, data, items))| {
-                Command::Status(Status {
-                    cmd_id,
-                    msg_ref,
-                    cmd_ref,
-                    cmd: CmdName::parse(&cmd),
-                    target_refs,
-                    source_refs,
-                    cred,
-                    chal: chal.map(|meta| Chal { meta }),
-                    data: StatusCode::from(data),
-                    items,
-                })
-            }),
+            .prop_map(
+                |((cmd_id, msg_ref, cmd_ref, cmd), (target_refs, source_refs, cred, chal, data, items))| {
+                    Command::Status(Status {
+                        cmd_id,
+                        msg_ref,
+                        cmd_ref,
+                        cmd: CmdName::parse(&cmd),
+                        target_refs,
+                        source_refs,
+                        cred,
+                        chal: chal.map(|meta| Chal { meta }),
+                        data: StatusCode::from(data),
+                        items,
+                    })
+                }
+            ),
     ]
 }
 
@@ -301,22 +401,25 @@ fn command() -> impl Strategy<Value = Command> {
     leaf_command().prop_recursive(2, 12, 4, |inner| {
         let kids = vec(inner, 0..4);
         prop_oneof![
-            (any::<u32>(), any::<bool>(), of(meta()), kids.clone())
-                .prop_map(|(cmd_id, no_resp, meta, commands)| Command::Atomic(Atomic { cmd_id, no_resp, meta, commands })),
-            (any::<u32>(), any::<bool>(), of(meta()), kids.clone())
-                .prop_map(|(cmd_id, no_resp, meta, commands)| Command::Sequence(Sequence { cmd_id, no_resp, meta, commands })),
-            (any::<u32>(), any::<bool>(), of(cred()), of(plain_target()), of(source()), of(meta()), of(any::<u32>()), kids).prop_map(
-                |(cmd_id, no_resp, cred, target, source, meta, number_of_changes, commands)| Command::Sync(Sync {
-                    cmd_id,
-                    no_resp,
-                    cred,
-                    target,
-                    source,
-                    meta,
-                    number_of_changes,
-                    commands
-                })
-            ),
+            (any::<u32>(), any::<bool>(), of(meta()), kids.clone()).prop_map(|(cmd_id, no_resp, meta, commands)| {
+                Command::Atomic(Atomic { cmd_id, no_resp, meta, commands })
+            }),
+            (any::<u32>(), any::<bool>(), of(meta()), kids.clone()).prop_map(|(cmd_id, no_resp, meta, commands)| {
+                Command::Sequence(Sequence { cmd_id, no_resp, meta, commands })
+            }),
+            (
+                any::<u32>(),
+                any::<bool>(),
+                of(cred()),
+                of(plain_target()),
+                of(source()),
+                of(meta()),
+                of(any::<u32>()),
+                kids
+            )
+                .prop_map(|(cmd_id, no_resp, cred, target, source, meta, number_of_changes, commands)| {
+                    Command::Sync(Sync { cmd_id, no_resp, cred, target, source, meta, number_of_changes, commands })
+                }),
         ]
     })
 }
@@ -324,16 +427,45 @@ fn command() -> impl Strategy<Value = Command> {
 fn message() -> impl Strategy<Value = Message> {
     (
         prop_oneof![Just(Version::V1_0), Just(Version::V1_1), Just(Version::V1_2)],
-        (word(), word(), word(), any::<u32>(), plain_target(), source(), of(word()), any::<bool>(), of(cred()), of(meta())),
+        (
+            word(),
+            word(),
+            word(),
+            any::<u32>(),
+            plain_target(),
+            source(),
+            of(word()),
+            any::<bool>(),
+            of(cred()),
+            of(meta()),
+        ),
         vec(command(), 0..5),
         any::<bool>(),
     )
-        .prop_map(|(version, (ver_dtd, ver_proto, session_id, msg_id, target, source, resp_uri, no_resp, cred, meta), body, final_)| Message {
-            version,
-            header: Header { ver_dtd, ver_proto, session_id, msg_id, target, source, resp_uri, no_resp, cred, meta },
-            body,
-            final_,
-        })
+        .prop_map(
+            |(
+                version,
+                (ver_dtd, ver_proto, session_id, msg_id, target, source, resp_uri, no_resp, cred, meta),
+                body,
+                final_,
+            )| Message {
+                version,
+                header: Header {
+                    ver_dtd,
+                    ver_proto,
+                    session_id,
+                    msg_id,
+                    target,
+                    source,
+                    resp_uri,
+                    no_resp,
+                    cred,
+                    meta,
+                },
+                body,
+                final_,
+            },
+        )
 }
 
 fn round_trip(doc: &Document, enc: Encoding) -> Document {
@@ -350,7 +482,8 @@ fn check<S: Strategy + 'static>(strategy: fn() -> S, test: fn(S::Value) -> Resul
     std::thread::Builder::new()
         .stack_size(256 << 20)
         .spawn(move || {
-            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 300, ..ProptestConfig::default() });
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig { cases: 300, ..ProptestConfig::default() });
             if let Err(e) = runner.run(&strategy(), test) {
                 panic!("{e}");
             }

@@ -180,7 +180,11 @@ fn last(caps: &mut Vec<CtCap>) -> &mut CtCap {
     &mut caps[n]
 }
 
-fn flat_prop_value<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag, p: &mut Property) -> Result<(), DecodeError> {
+fn flat_prop_value<'a, S: TokenSource<'a>>(
+    d: &mut Decoder<'a, S>,
+    tag: Tag,
+    p: &mut Property,
+) -> Result<(), DecodeError> {
     match tag {
         Tag::DevValEnum => p.val_enums.push(d.string()?),
         Tag::DevDataType => p.data_type = non_empty(d.string()?),
@@ -191,7 +195,11 @@ fn flat_prop_value<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag, p: 
     Ok(())
 }
 
-fn flat_param_value<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag, p: &mut PropParam) -> Result<(), DecodeError> {
+fn flat_param_value<'a, S: TokenSource<'a>>(
+    d: &mut Decoder<'a, S>,
+    tag: Tag,
+    p: &mut PropParam,
+) -> Result<(), DecodeError> {
     match tag {
         Tag::DevValEnum => p.val_enums.push(d.string()?),
         Tag::DevDataType => p.data_type = non_empty(d.string()?),

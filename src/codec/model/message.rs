@@ -4,8 +4,8 @@ use crate::codec::tag::{Namespace, Tag};
 use crate::codec::token::TokenSource;
 use crate::codec::{DecodeError, DecodeErrorKind};
 use crate::proto::{
-    Add, Alert, AlertCode, Atomic, CmdName, Command, Copy, Cred, Delete, Exec, Get, Header, Item, Map, MapItem, Message,
-    Meta, Move, Put, Replace, Results, Search, Sequence, Source, Status, StatusCode, Sync, Target, Version,
+    Add, Alert, AlertCode, Atomic, CmdName, Command, Copy, Cred, Delete, Exec, Get, Header, Item, Map, MapItem,
+    Message, Meta, Move, Put, Replace, Results, Search, Sequence, Source, Status, StatusCode, Sync, Target, Version,
 };
 
 use super::item::{
@@ -15,7 +15,10 @@ use super::item::{
 use super::read::Decoder;
 use super::write::Encoder;
 
-pub(crate) fn decode_message<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, version: Version) -> Result<Message, DecodeError> {
+pub(crate) fn decode_message<'a, S: TokenSource<'a>>(
+    d: &mut Decoder<'a, S>,
+    version: Version,
+) -> Result<Message, DecodeError> {
     let mut msg = Message { version, ..Default::default() };
     let mut seen_header = false;
     d.children(|d, tag| {
@@ -133,15 +136,16 @@ fn decode_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> R
         }
         Ok(())
     })?;
-    let code = |d: &Decoder<'a, S>, data: &Option<Vec<u8>>, element: &'static str| -> Result<Option<u16>, DecodeError> {
-        match data {
-            None => Ok(None),
-            Some(bytes) => {
-                let s = String::from_utf8_lossy(bytes.trim_ascii()).into_owned();
-                s.parse::<u16>().map(Some).map_err(|_| d.error(DecodeErrorKind::Invalid { element, value: s }))
+    let code =
+        |d: &Decoder<'a, S>, data: &Option<Vec<u8>>, element: &'static str| -> Result<Option<u16>, DecodeError> {
+            match data {
+                None => Ok(None),
+                Some(bytes) => {
+                    let s = String::from_utf8_lossy(bytes.trim_ascii()).into_owned();
+                    s.parse::<u16>().map(Some).map_err(|_| d.error(DecodeErrorKind::Invalid { element, value: s }))
+                }
             }
-        }
-    };
+        };
     let cmd = match tag {
         Tag::Alert => Command::Alert(Alert {
             cmd_id: f.cmd_id,
@@ -151,7 +155,9 @@ fn decode_command<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>, tag: Tag) -> R
             correlator: f.correlator,
             items: f.items,
         }),
-        Tag::Atomic => Command::Atomic(Atomic { cmd_id: f.cmd_id, no_resp: f.no_resp, meta: f.meta, commands: f.commands }),
+        Tag::Atomic => {
+            Command::Atomic(Atomic { cmd_id: f.cmd_id, no_resp: f.no_resp, meta: f.meta, commands: f.commands })
+        }
         Tag::Sequence => {
             Command::Sequence(Sequence { cmd_id: f.cmd_id, no_resp: f.no_resp, meta: f.meta, commands: f.commands })
         }
@@ -335,7 +341,14 @@ fn encode_header(e: &mut Encoder<'_>, h: &Header) {
 
 /// CmdID, NoResp?, [Archive?, SftDel?,] Cred?, Meta?, Item+ (the shape of Add, Replace, Copy,
 /// Move, Delete).
-fn encode_item_command(e: &mut Encoder<'_>, tag: Tag, head: (u32, bool, bool, bool), cred: &Option<Box<Cred>>, meta: &Option<Meta>, items: &[Item]) {
+fn encode_item_command(
+    e: &mut Encoder<'_>,
+    tag: Tag,
+    head: (u32, bool, bool, bool),
+    cred: &Option<Box<Cred>>,
+    meta: &Option<Meta>,
+    items: &[Item],
+) {
     let (cmd_id, no_resp, archive, sft_del) = head;
     e.start(tag);
     e.num(Tag::CmdID, cmd_id.into());
@@ -354,12 +367,18 @@ fn encode_item_command(e: &mut Encoder<'_>, tag: Tag, head: (u32, bool, bool, bo
 
 fn encode_command(e: &mut Encoder<'_>, c: &Command) {
     match c {
-        Command::Add(a) => encode_item_command(e, Tag::Add, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items),
+        Command::Add(a) => {
+            encode_item_command(e, Tag::Add, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items)
+        }
         Command::Replace(a) => {
             encode_item_command(e, Tag::Replace, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items)
         }
-        Command::Copy(a) => encode_item_command(e, Tag::Copy, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items),
-        Command::Move(a) => encode_item_command(e, Tag::Move, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items),
+        Command::Copy(a) => {
+            encode_item_command(e, Tag::Copy, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items)
+        }
+        Command::Move(a) => {
+            encode_item_command(e, Tag::Move, (a.cmd_id, a.no_resp, false, false), &a.cred, &a.meta, &a.items)
+        }
         Command::Delete(a) => {
             encode_item_command(e, Tag::Delete, (a.cmd_id, a.no_resp, a.archive, a.sft_del), &a.cred, &a.meta, &a.items)
         }
@@ -493,7 +512,14 @@ fn encode_command(e: &mut Encoder<'_>, c: &Command) {
     }
 }
 
-fn encode_container(e: &mut Encoder<'_>, tag: Tag, cmd_id: u32, no_resp: bool, meta: &Option<Meta>, commands: &[Command]) {
+fn encode_container(
+    e: &mut Encoder<'_>,
+    tag: Tag,
+    cmd_id: u32,
+    no_resp: bool,
+    meta: &Option<Meta>,
+    commands: &[Command],
+) {
     e.start(tag);
     e.num(Tag::CmdID, cmd_id.into());
     e.flag(Tag::NoResp, no_resp);

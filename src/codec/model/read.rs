@@ -20,7 +20,14 @@ pub(crate) struct Decoder<'a, S: TokenSource<'a>> {
 
 impl<'a, S: TokenSource<'a>> Decoder<'a, S> {
     pub(crate) fn new(src: S, limits: Limits, base_depth: usize) -> Self {
-        Decoder { src, limits, stack: Vec::with_capacity(16), base_depth, elements: 0, _input: std::marker::PhantomData }
+        Decoder {
+            src,
+            limits,
+            stack: Vec::with_capacity(16),
+            base_depth,
+            elements: 0,
+            _input: std::marker::PhantomData,
+        }
     }
 
     pub(crate) fn source(&self) -> &S {
@@ -104,7 +111,10 @@ impl<'a, S: TokenSource<'a>> Decoder<'a, S> {
     /// Calls `f` for every known child element of the element just opened, until its end.
     /// `f` must consume the child completely (its `End` included). Unknown elements are skipped
     /// with their content; text between children is ignored.
-    pub(crate) fn children(&mut self, mut f: impl FnMut(&mut Self, Tag) -> Result<(), DecodeError>) -> Result<(), DecodeError> {
+    pub(crate) fn children(
+        &mut self,
+        mut f: impl FnMut(&mut Self, Tag) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
         loop {
             match self.next()? {
                 Token::Start(tag) => f(self, tag)?,
