@@ -1,0 +1,160 @@
+//! Sync alerts (PROTOCOL.md §3.2–3.3): datastore resolution, sync mode negotiation, anchor
+//! checks forcing slow sync (508), the Next-anchor echo, and the server's own Alert.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crate::engine::reply::ReplyBuilder;
+use crate::engine::session::{alert_code, ds_item, Direction, DsState, Session};
+use crate::engine::{Context, Engine};
+use crate::proto::{Alert, AlertCode, Anchor, CmdName, Command, Data, Item, Meta, StatusCode};
+use crate::store::{Commit, StoreError};
+
+/// The datastore name in an Alert/Sync target URI: `./contacts?x` → `contacts`.
+pub(crate) fn datastore_name(uri: &str) -> String {
+    let no_cgi = uri.split('?').next().unwrap_or("");
+    no_cgi.trim_start_matches("./").trim_end_matches('/').to_string()
+}
+
+impl Engine {
+    pub(crate) fn alert(&self, s: &mut Session, r: &mut ReplyBuilder, a: &Alert, ctx: &Context) -> Result<(), StoreError> {
+        let Some(code) = a.data else {
+            if !a.no_resp {
+                r.status(a.cmd_id, CmdName::Alert, StatusCode::BadRequest);
+            }
+            return Ok(());
+        };
+        let code = code.without_server_alert();
+        match code {
+            AlertCode::TwoWay
+            | AlertCode::SlowSync
+            | AlertCode::OneWayFromClient
+            | AlertCode::RefreshFromClient
+            | AlertCode::OneWayFromServer
+            | AlertCode::RefreshFromServer => {
+                for item in &a.items {
+                    self.sync_alert(s, r, a, code, item, ctx)?;
+                }
+                if a.items.is_empty() && !a.no_resp {
+                    r.status(a.cmd_id, CmdName::Alert, StatusCode::BadRequest);
+                }
+                Ok(())
+            }
+            AlertCode::NextMessage | AlertCode::Display => {
+                if !a.no_resp {
+                    r.status(a.cmd_id, CmdName::Alert, StatusCode::Ok);
+                }
+                Ok(())
+            }
+            other => {
+                tracing::info!(code = other.code(), "alert not supported: 406");
+                if !a.no_resp {
+                    r.status(a.cmd_id, CmdName::Alert, StatusCode::OptionalFeatureNotSupported).items =
+                        vec![Item { data: Some(Data::Bytes(format!("alert {} is not supported", other.code()).into_bytes())), ..Default::default() }];
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn sync_alert(&self, s: &mut Session, r: &mut ReplyBuilder, a: &Alert, code: AlertCode, item: &Item, ctx: &Context) -> Result<(), StoreError> {
+        let target = item.target.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
+        let source = item.source.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
+        // SonyEricsson C510 sends an empty Target: fall back to the Source.
+        let alerted = if target.is_empty() { source.clone() } else { target.clone() };
+        let name = datastore_name(&alerted);
+        let cfg = self.config.datastores.iter().find(|d| d.name.eq_ignore_ascii_case(&name));
+        let anchor_in = item.meta.as_ref().and_then(|m| m.anchor.clone()).unwrap_or_default();
+        let status = |r: &mut ReplyBuilder, code: StatusCode| {
+            let st = r.status(a.cmd_id, CmdName::Alert, code);
+            st.target_refs = vec![target.clone()];
+            st.source_refs = vec![source.clone()];
+            if code.is_success() || code == StatusCode::RefreshRequired {
+                st.items = vec![Item { data: Some(Data::Anchor(Anchor { last: None, next: anchor_in.next.clone() })), ..Default::default() }];
+            }
+        };
+        let Some(cfg) = cfg else {
+            tracing::warn!(datastore = %alerted, "alert for an unknown datastore: 404");
+            status(r, StatusCode::NotFound);
+            return Ok(());
+        };
+        if s.phase != crate::engine::session::Phase::Init {
+            status(r, StatusCode::Forbidden);
+            return Ok(());
+        }
+        let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
+        let (direction, mut slow) = match code {
+            AlertCode::TwoWay => (Direction::TwoWay, false),
+            AlertCode::SlowSync => (Direction::TwoWay, true),
+            AlertCode::OneWayFromClient => (Direction::FromClient, false),
+            AlertCode::RefreshFromClient => (Direction::FromClient, true),
+            AlertCode::OneWayFromServer => (Direction::FromServer, false),
+            _ => (Direction::FromServer, true),
+        };
+        let stored = self.store.anchor(user.id, &device, &cfg.name)?;
+        // A normal sync needs the client's Last to equal the Next we stored last time.
+        let mut code_out = StatusCode::Ok;
+        if !slow {
+            let matches = matches!((&stored, &anchor_in.last), (Some(st), Some(last)) if !st.client_next.is_empty() && st.client_next == *last);
+            if !matches {
+                tracing::info!(datastore = %cfg.name, stored = ?stored.as_ref().map(|a| &a.client_next), last = ?anchor_in.last, "anchors do not match: 508, slow sync");
+                slow = true;
+                code_out = StatusCode::RefreshRequired;
+            }
+        }
+        status(r, code_out);
+
+        // Slow sync and refresh invalidate the device's map: LUIDs may have been reused.
+        let mut map = HashMap::new();
+        let mut rev = HashMap::new();
+        let stored_map = self.store.id_map(user.id, &device, &cfg.name)?;
+        if slow {
+            if !stored_map.is_empty() {
+                let unmaps = stored_map.into_iter().map(|(l, _)| l).collect();
+                self.store.commit(user.id, &device, &cfg.name, &Commit { unmaps, ..Default::default() })?;
+            }
+        } else {
+            for (l, g) in stored_map {
+                rev.insert(g.clone(), l.clone());
+                map.insert(l, g);
+            }
+        }
+        let server_next = format!("{}", ctx.now);
+        let ds = DsState {
+            name: cfg.name.clone(),
+            client_uri: source,
+            alert_target: alerted,
+            direction,
+            slow,
+            client_next: anchor_in.next.clone().unwrap_or_default(),
+            server_next: server_next.clone(),
+            anchor: if slow { None } else { stored.clone() },
+            map,
+            rev,
+            touched: HashSet::new(),
+            server_changed: None,
+            slow_index: None,
+            snapshot_seq: 0,
+            outgoing: VecDeque::new(),
+            sync_sent: false,
+            number_of_changes: 0,
+            awaiting_map: HashSet::new(),
+        };
+        let mut reply_item = ds_item(&ds);
+        reply_item.meta = Some(Meta {
+            anchor: Some(Anchor { last: stored.map(|a| a.server_next).filter(|l| !l.is_empty()), next: Some(server_next) }),
+            max_obj_size: Some(self.config.max_obj_size),
+            ..Default::default()
+        });
+        s.pending_alerts.push(Command::Alert(Alert {
+            cmd_id: 0,
+            no_resp: false,
+            cred: None,
+            data: Some(alert_code(direction, slow)),
+            correlator: None,
+            items: vec![reply_item],
+        }));
+        s.datastores.retain(|d| d.name != ds.name);
+        s.datastores.push(ds);
+        Ok(())
+    }
+}

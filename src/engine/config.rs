@@ -1,0 +1,71 @@
+//! Engine configuration: datastores and authentication policy (deserialised from the
+//! `[engine]` part of the configuration file; every field has a default).
+
+use serde::Deserialize;
+
+/// What the engine needs to know from the configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// The datastores clients may sync, by the name they alert.
+    pub datastores: Vec<DatastoreConfig>,
+    pub auth: AuthConfig,
+    /// MaxMsgSize the server advertises and assumes for clients that send none.
+    pub max_msg_size: u64,
+    /// MaxObjSize the server advertises.
+    pub max_obj_size: u64,
+}
+
+/// One datastore.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreConfig {
+    /// The name clients alert (Target LocURI), e.g. `contacts`.
+    pub name: String,
+    /// Content types accepted, preferred first, each `type` or `type;version` (e.g.
+    /// `text/x-vcard;2.1`).
+    pub content_types: Vec<String>,
+}
+
+/// Authentication policy.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Accept `syncml:auth-basic` (otherwise only MD5).
+    pub allow_basic: bool,
+    /// Accept an MD5 credential hashed with an empty nonce on a device's first contact instead of
+    /// answering 401 + Chal and waiting for the retry.
+    pub accept_empty_nonce: bool,
+    /// Failed authentications of one user before further attempts are refused for
+    /// `throttle_seconds` (0 disables throttling).
+    pub max_failures: u32,
+    pub throttle_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            datastores: vec![
+                DatastoreConfig::new("contacts", &["text/vcard;3.0", "text/x-vcard;2.1"]),
+                DatastoreConfig::new("calendar", &["text/calendar;2.0", "text/x-vcalendar;1.0"]),
+                DatastoreConfig::new("tasks", &["text/calendar;2.0", "text/x-vcalendar;1.0"]),
+                DatastoreConfig::new("notes", &["text/plain;1.0"]),
+            ],
+            auth: AuthConfig::default(),
+            max_msg_size: 1_000_000,
+            max_obj_size: 4_000_000,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { allow_basic: true, accept_empty_nonce: false, max_failures: 10, throttle_seconds: 60 }
+    }
+}
+
+impl DatastoreConfig {
+    pub fn new(name: &str, content_types: &[&str]) -> DatastoreConfig {
+        DatastoreConfig { name: name.into(), content_types: content_types.iter().map(|s| s.to_string()).collect() }
+    }
+}

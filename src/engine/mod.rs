@@ -1,0 +1,77 @@
+//! The sans-IO sync engine: one SyncML session from the first client message to the last
+//! server reply (PROTOCOL.md §3): authentication, alerts and anchors, change sets, ID maps,
+//! DevInf, status bookkeeping, message size limits.
+//!
+//! The engine is given decoded messages, a [`Context`] (the RespURI to advertise, the time from
+//! an injected clock, the encoding) and a [`Store`]; it returns the reply message. It never
+//! touches sockets, files or the system clock, and never names a concrete store.
+
+mod alert;
+mod auth;
+mod client_sync;
+mod config;
+mod devinf;
+mod matching;
+mod reply;
+mod server_sync;
+mod session;
+
+pub use config::{AuthConfig, DatastoreConfig, EngineConfig};
+pub use session::Session;
+
+use std::sync::Arc;
+
+use crate::codec::Encoding;
+use crate::proto::Message;
+use crate::store::Store;
+
+/// What the transport tells the engine about one incoming message.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The URI the client must use for its next message (carries the session token). The
+    /// engine puts it in the reply's RespURI.
+    pub resp_uri: String,
+    /// Current time, Unix seconds (from the injected clock).
+    pub now: i64,
+    /// Encoding of the request (and so of the reply).
+    pub encoding: Encoding,
+}
+
+/// The engine's answer to one message.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The message to send back.
+    pub message: Message,
+    /// True when the session is over (successfully or not): the transport may forget it.
+    pub finished: bool,
+}
+
+/// The engine: configuration plus the store. Cheap to share (`Arc` inside).
+#[derive(Clone, Debug)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    config: Arc<EngineConfig>,
+    throttle: Arc<auth::Throttle>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+        Engine { store, config: Arc::new(config), throttle: Arc::default() }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A fresh session, before its first message.
+    pub fn new_session(&self) -> Session {
+        Session::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

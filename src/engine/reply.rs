@@ -1,0 +1,162 @@
+//! Building one reply message: header, CmdID numbering, statuses in the order commands arrived.
+
+use crate::proto::{
+    Chal, CmdName, Command, Data, Header, Item, Message, Meta, Source, Status, StatusCode, Target,
+};
+
+/// A reply under construction.
+#[derive(Debug)]
+pub(crate) struct ReplyBuilder {
+    pub(crate) msg: Message,
+    next_cmd_id: u32,
+    /// MsgID of the message being answered (MsgRef of every status).
+    msg_ref: u32,
+}
+
+impl ReplyBuilder {
+    /// A reply to `incoming` with the server's header (`msg_id` is the server's counter).
+    pub(crate) fn new(incoming: &Header, version: crate::proto::Version, msg_id: u32, resp_uri: Option<&str>) -> Self {
+        let header = Header {
+            ver_dtd: version.ver_dtd().into(),
+            ver_proto: version.ver_proto().into(),
+            session_id: incoming.session_id.clone(),
+            msg_id,
+            target: Target { loc_uri: incoming.source.loc_uri.clone(), loc_name: None, filter: None },
+            source: Source::uri(incoming.target.loc_uri.clone()),
+            resp_uri: resp_uri.map(str::to_string),
+            ..Default::default()
+        };
+        ReplyBuilder {
+            msg: Message { version, header, body: Vec::new(), final_: false },
+            next_cmd_id: 1,
+            msg_ref: incoming.msg_id,
+        }
+    }
+
+    /// The MsgID of the message being answered.
+    pub(crate) fn msg_ref(&self) -> u32 {
+        self.msg_ref
+    }
+
+    pub(crate) fn cmd_id(&mut self) -> u32 {
+        let id = self.next_cmd_id;
+        self.next_cmd_id += 1;
+        id
+    }
+
+    /// Appends a command, giving it the next CmdID.
+    pub(crate) fn push(&mut self, mut cmd: Command) {
+        let id = self.cmd_id();
+        set_cmd_id(&mut cmd, id);
+        self.msg.body.push(cmd);
+    }
+
+    /// The status of the SyncHdr: must be the first thing added.
+    pub(crate) fn header_status(&mut self, incoming: &Header, code: StatusCode, chal: Option<Chal>) {
+        let id = self.cmd_id();
+        self.msg.body.push(Command::Status(Status {
+                cmd_id: id,
+                msg_ref: Some(incoming.msg_id),
+                cmd_ref: 0,
+                cmd: CmdName::SyncHdr,
+                target_refs: vec![incoming.target.loc_uri.clone()],
+                source_refs: vec![incoming.source.loc_uri.clone()],
+                cred: None,
+                chal,
+                data: code,
+                items: Vec::new(),
+        }));
+    }
+
+    /// A status for a command.
+    pub(crate) fn status(&mut self, cmd_ref: u32, cmd: CmdName, code: StatusCode) -> &mut Status {
+        let id = self.cmd_id();
+        self.msg.body.push(Command::Status(Status {
+            cmd_id: id,
+            msg_ref: Some(self.msg_ref),
+            cmd_ref,
+            cmd,
+            target_refs: Vec::new(),
+            source_refs: Vec::new(),
+            cred: None,
+            chal: None,
+            data: code,
+            items: Vec::new(),
+        }));
+        match self.msg.body.last_mut() {
+            Some(Command::Status(s)) => s,
+            // Invariant: a Status was pushed on the line above.
+            _ => unreachable!("status just pushed"),
+        }
+    }
+
+    pub(crate) fn finish(mut self, final_: bool) -> Message {
+        self.msg.final_ = final_;
+        self.msg
+    }
+
+    /// Rough encoded size of the body so far (for MaxMsgSize decisions).
+    pub(crate) fn body_len(&self) -> usize {
+        self.msg.body.iter().map(estimate).sum()
+    }
+}
+
+/// An upper estimate of a command's encoded size in bytes (XML, the larger encoding).
+pub(crate) fn estimate(cmd: &Command) -> usize {
+    fn item(i: &Item) -> usize {
+        let data = match &i.data {
+            Some(Data::Bytes(b)) => b.len() + b.iter().filter(|&&c| matches!(c, b'\r' | b'&' | b'<' | b'>')).count() * 5,
+            Some(_) => 4096,
+            None => 0,
+        };
+        data + 200
+            + i.target.as_ref().map_or(0, |t| t.loc_uri.len())
+            + i.source.as_ref().map_or(0, |s| s.loc_uri.len())
+            + i.meta.as_ref().map_or(0, meta)
+    }
+    fn meta(m: &Meta) -> usize {
+        120 + m.type_.as_ref().map_or(0, String::len) + m.anchor.as_ref().map_or(0, |_| 120)
+    }
+    match cmd {
+        Command::Add(c) => 120 + c.items.iter().map(item).sum::<usize>(),
+        Command::Replace(c) => 120 + c.items.iter().map(item).sum::<usize>(),
+        Command::Delete(c) => 120 + c.items.iter().map(item).sum::<usize>(),
+        Command::Status(s) => {
+            200 + s.target_refs.iter().chain(&s.source_refs).map(|r| r.len() + 30).sum::<usize>()
+                + s.items.iter().map(item).sum::<usize>()
+                + if s.chal.is_some() { 200 } else { 0 }
+        }
+        Command::Sync(s) => 300 + s.commands.iter().map(estimate).sum::<usize>(),
+        Command::Results(r) => 200 + r.items.iter().map(item).sum::<usize>(),
+        _ => 400,
+    }
+}
+
+fn set_cmd_id(cmd: &mut Command, id: u32) {
+    match cmd {
+        Command::Add(c) => c.cmd_id = id,
+        Command::Alert(c) => c.cmd_id = id,
+        Command::Atomic(c) => c.cmd_id = id,
+        Command::Copy(c) => c.cmd_id = id,
+        Command::Delete(c) => c.cmd_id = id,
+        Command::Exec(c) => c.cmd_id = id,
+        Command::Get(c) => c.cmd_id = id,
+        Command::Map(c) => c.cmd_id = id,
+        Command::Move(c) => c.cmd_id = id,
+        Command::Put(c) => c.cmd_id = id,
+        Command::Replace(c) => c.cmd_id = id,
+        Command::Results(c) => c.cmd_id = id,
+        Command::Search(c) => c.cmd_id = id,
+        Command::Sequence(c) => c.cmd_id = id,
+        Command::Status(c) => c.cmd_id = id,
+        Command::Sync(c) => c.cmd_id = id,
+    }
+}
+
+/// Renumbers the commands inside a Sync with fresh CmdIDs from the builder.
+pub(crate) fn number_children(b: &mut ReplyBuilder, cmds: &mut [Command]) {
+    for c in cmds {
+        let id = b.cmd_id();
+        set_cmd_id(c, id);
+    }
+}

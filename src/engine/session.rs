@@ -1,0 +1,375 @@
+//! One session: its state between messages and the dispatch of each incoming message
+//! (PROTOCOL.md §3.1 packages 1–6).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crate::engine::auth::{authenticate, AuthOutcome};
+use crate::engine::reply::ReplyBuilder;
+use crate::engine::{devinf, Context, Engine, Reply};
+use crate::proto::{
+    AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version,
+};
+use crate::store::{Commit, DeviceRecord, StoreError, SyncAnchor, User};
+
+/// Where the session is in the package sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Receiving package 1 (alerts, DevInf).
+    #[default]
+    Init,
+    /// Receiving package 3 (the client's changes).
+    ClientSync,
+    /// Sending package 4 (the server's changes), possibly over several messages.
+    ServerSync,
+    /// Receiving package 5 (statuses and maps).
+    Map,
+    /// Finished.
+    Done,
+}
+
+/// Sync direction negotiated for a datastore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    TwoWay,
+    FromClient,
+    FromServer,
+}
+
+/// The state of one datastore in a session.
+#[derive(Debug)]
+pub(crate) struct DsState {
+    /// Server-side datastore name (configuration).
+    pub(crate) name: String,
+    /// The client's datastore URI (its Alert's Source).
+    pub(crate) client_uri: String,
+    /// The string the client alerted as Target (echoed in DevInf and our Alert).
+    pub(crate) alert_target: String,
+    pub(crate) direction: Direction,
+    /// Slow sync (two-way) or refresh (one-way).
+    pub(crate) slow: bool,
+    pub(crate) client_next: String,
+    pub(crate) server_next: String,
+    pub(crate) anchor: Option<SyncAnchor>,
+    /// LUID → GUID and back, as stored plus this session's changes.
+    pub(crate) map: HashMap<String, String>,
+    pub(crate) rev: HashMap<String, String>,
+    /// Items the client sent in this session (refresh from client deletes the others).
+    pub(crate) touched: HashSet<String>,
+    /// Items the server changed since the last sync (conflict detection; server wins).
+    pub(crate) server_changed: Option<HashSet<String>>,
+    /// Unmatched stored items by content key, built at the first slow-sync item.
+    pub(crate) slow_index: Option<HashMap<String, Vec<String>>>,
+    /// Store sequence number the server's change set was computed at.
+    pub(crate) snapshot_seq: u64,
+    /// Server commands not yet sent, and whether this datastore's Sync was sent at all.
+    pub(crate) outgoing: VecDeque<Command>,
+    pub(crate) sync_sent: bool,
+    pub(crate) number_of_changes: u32,
+    /// GUIDs sent as Add this session, waiting for the client's Map.
+    pub(crate) awaiting_map: HashSet<String>,
+}
+
+/// A large object being received in chunks.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub(crate) datastore: String,
+    pub(crate) luid: String,
+    pub(crate) cmd: CmdName,
+    pub(crate) content_type: Option<String>,
+    pub(crate) declared: Option<u64>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// The state of one session between messages. Created by [`Engine::new_session`].
+#[derive(Debug, Default)]
+pub struct Session {
+    pub(crate) user: Option<User>,
+    pub(crate) user_name: Option<String>,
+    pub(crate) device: Option<String>,
+    pub(crate) version: Version,
+    pub(crate) server_msg_id: u32,
+    pub(crate) phase: Phase,
+    pub(crate) datastores: Vec<DsState>,
+    pub(crate) max_msg_size: usize,
+    pub(crate) max_obj_size: Option<u64>,
+    /// Server Alerts and other commands to send after this message's statuses.
+    pub(crate) pending_alerts: Vec<Command>,
+    pub(crate) chunk: Option<Chunk>,
+}
+
+impl Session {
+    /// The authenticated user, once known (for logs).
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.name.as_str()).or(self.user_name.as_deref())
+    }
+
+    /// The device id (SyncHdr Source LocURI), once known (for logs).
+    pub fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+}
+
+impl Engine {
+    /// Handles one incoming message of `session` and produces the reply.
+    pub fn handle(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
+        let s = session;
+        s.server_msg_id += 1;
+        if s.device.is_none() {
+            s.device = Some(msg.header.source.loc_uri.clone());
+            s.version = msg.version;
+        }
+        let mut r = ReplyBuilder::new(&msg.header, s.version, s.server_msg_id, Some(&ctx.resp_uri));
+
+        // Versions: 513 for an unknown protocol, 505 for a DTD that does not match it.
+        if !matches!(msg.header.ver_proto.trim(), "SyncML/1.0" | "SyncML/1.1" | "SyncML/1.2") {
+            tracing::warn!(ver_proto = %msg.header.ver_proto, "unsupported protocol version: 513");
+            r.header_status(&msg.header, StatusCode::ProtocolVersionNotSupported, None);
+            return self.end(s, r);
+        }
+        if msg.header.ver_dtd.trim() != msg.version.ver_dtd() {
+            tracing::warn!(ver_dtd = %msg.header.ver_dtd, "VerDTD does not match the document: 505");
+            r.header_status(&msg.header, StatusCode::DtdVersionNotSupported, None);
+            return self.end(s, r);
+        }
+        if let Some(meta) = &msg.header.meta {
+            if let Some(m) = meta.max_msg_size {
+                s.max_msg_size = m.clamp(2048, 64 << 20) as usize;
+            }
+            if meta.max_obj_size.is_some() {
+                s.max_obj_size = meta.max_obj_size;
+            }
+        }
+        if s.max_msg_size == 0 {
+            s.max_msg_size = self.config.max_msg_size as usize;
+        }
+
+        // Authentication, once per session.
+        if s.user.is_none() {
+            match authenticate(self.store.as_ref(), &self.config.auth, &self.throttle, &msg.header, ctx.now) {
+                Ok(AuthOutcome::Accepted { user, chal }) => {
+                    tracing::info!(user = %user.name, device = %msg.header.source.loc_uri, "authenticated");
+                    s.user = Some(user);
+                    r.header_status(&msg.header, StatusCode::AuthenticationAccepted, Some(chal));
+                }
+                Ok(AuthOutcome::Refused { code, chal, reason, user }) => {
+                    tracing::warn!(user = ?user, device = %msg.header.source.loc_uri, status = code.code(), %reason, "authentication refused");
+                    s.user_name = user;
+                    r.header_status(&msg.header, code, chal);
+                    return self.end(s, r);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store failure during authentication");
+                    r.header_status(&msg.header, StatusCode::ServiceUnavailable, None);
+                    return self.end(s, r);
+                }
+            }
+        } else {
+            r.header_status(&msg.header, StatusCode::Ok, None);
+        }
+
+        for cmd in &msg.body {
+            if let Err(e) = self.command(s, &mut r, cmd, ctx) {
+                tracing::error!(error = %e, "store failure");
+                r.status(cmd.cmd_id(), cmd.name(), StatusCode::DataStoreFailure);
+            }
+        }
+        let alerts = std::mem::take(&mut s.pending_alerts);
+        for a in alerts {
+            r.push(a);
+        }
+        match self.advance(s, &mut r, msg.final_, ctx) {
+            Ok(final_) => {
+                let finished = s.phase == Phase::Done;
+                Reply { message: r.finish(final_ || finished), finished }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store failure; ending the session");
+                r.status(0, CmdName::SyncHdr, StatusCode::DataStoreFailure).items.clear();
+                self.end(s, r)
+            }
+        }
+    }
+
+    fn end(&self, s: &mut Session, r: ReplyBuilder) -> Reply {
+        s.phase = Phase::Done;
+        Reply { message: r.finish(true), finished: true }
+    }
+
+    /// One command of the client's message.
+    fn command(&self, s: &mut Session, r: &mut ReplyBuilder, cmd: &Command, ctx: &Context) -> Result<(), StoreError> {
+        let no_resp = |c: &Command| match c {
+            Command::Add(a) => a.no_resp,
+            Command::Alert(a) => a.no_resp,
+            Command::Get(a) => a.no_resp,
+            Command::Put(a) => a.no_resp,
+            Command::Sync(a) => a.no_resp,
+            _ => false,
+        };
+        match cmd {
+            Command::Status(st) => {
+                if !st.data.is_success() && st.cmd != CmdName::SyncHdr {
+                    tracing::warn!(cmd = st.cmd.as_str(), status = st.data.code(), refs = ?st.target_refs, "client reports failure");
+                }
+                Ok(())
+            }
+            Command::Alert(a) => self.alert(s, r, a, ctx),
+            Command::Put(p) => {
+                if let (Some(user), Some(bytes)) = (&s.user, devinf::client_devinf_bytes(&p.items)) {
+                    self.save_devinf(user, s.device.as_deref().unwrap_or(""), bytes)?;
+                }
+                if !p.no_resp {
+                    r.status(p.cmd_id, CmdName::Put, StatusCode::Ok).source_refs =
+                        p.items.iter().filter_map(|i| i.source.as_ref().map(|x| x.loc_uri.clone())).collect();
+                }
+                Ok(())
+            }
+            Command::Results(res) => {
+                if let (Some(user), Some(bytes)) = (&s.user, devinf::client_devinf_bytes(&res.items)) {
+                    self.save_devinf(user, s.device.as_deref().unwrap_or(""), bytes)?;
+                }
+                r.status(res.cmd_id, CmdName::Results, StatusCode::Ok);
+                Ok(())
+            }
+            Command::Get(g) => {
+                let target = g.items.first().and_then(|i| i.target.as_ref()).map(|t| t.loc_uri.clone()).unwrap_or_default();
+                if !target.to_ascii_lowercase().contains("devinf") {
+                    r.status(g.cmd_id, CmdName::Get, StatusCode::NotFound).target_refs = vec![target];
+                    return Ok(());
+                }
+                if !g.no_resp {
+                    r.status(g.cmd_id, CmdName::Get, StatusCode::Ok).target_refs = vec![target.clone()];
+                }
+                // Alerts of this message may come after the Get: echo their strings when known.
+                let alerted: HashMap<String, String> =
+                    s.datastores.iter().map(|d| (d.name.clone(), d.alert_target.clone())).collect();
+                let mut di = devinf::server_devinf(&self.config, s.version, &r.msg.header.source.loc_uri, |n| {
+                    alerted.get(n).cloned().unwrap_or_else(|| n.to_string())
+                });
+                di.dev_id = r.msg.header.source.loc_uri.clone();
+                r.push(Command::Results(devinf::results(g.cmd_id, r.msg_ref(), &target, di, s.version, ctx.encoding)));
+                Ok(())
+            }
+            Command::Sync(sync) => self.client_sync(s, r, sync),
+            Command::Map(m) => self.map(s, r, m),
+            Command::Atomic(_) | Command::Sequence(_) | Command::Copy(_) | Command::Move(_) | Command::Search(_) | Command::Exec(_) => {
+                if !no_resp(cmd) {
+                    r.status(cmd.cmd_id(), cmd.name(), StatusCode::OptionalFeatureNotSupported).items =
+                        vec![Item { data: Some(Data::from("command not supported by this server")), ..Default::default() }];
+                }
+                Ok(())
+            }
+            Command::Add(_) | Command::Replace(_) | Command::Delete(_) => {
+                r.status(cmd.cmd_id(), cmd.name(), StatusCode::Forbidden);
+                Ok(())
+            }
+        }
+    }
+
+    fn save_devinf(&self, user: &User, device_id: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let mut rec = self.store.device(user.id, device_id)?.unwrap_or_else(|| DeviceRecord {
+            device_id: device_id.to_string(),
+            ..Default::default()
+        });
+        rec.devinf = Some(bytes);
+        self.store.put_device(user.id, &rec)
+    }
+
+    /// After the commands: move through the packages and add what the server sends.
+    /// Returns whether this reply closes a server package (carries Final).
+    fn advance(&self, s: &mut Session, r: &mut ReplyBuilder, client_final: bool, ctx: &Context) -> Result<bool, StoreError> {
+        match s.phase {
+            Phase::Init if client_final => {
+                let known = match (&s.user, &s.device) {
+                    (Some(u), Some(d)) => self.store.device(u.id, d)?.and_then(|d| d.devinf).is_some(),
+                    _ => true,
+                };
+                if !known {
+                    r.push(Command::Get(crate::proto::Get {
+                        meta: Some(Meta::with_type(ctx.encoding.devinf_type())),
+                        items: vec![Item { target: Some(Target::uri(s.version.devinf_uri())), ..Default::default() }],
+                        ..Default::default()
+                    }));
+                }
+                s.phase = Phase::ClientSync;
+                Ok(true)
+            }
+            Phase::ClientSync if client_final => {
+                self.build_server_changes(s)?;
+                s.phase = Phase::ServerSync;
+                Ok(self.send_server_changes(s, r))
+            }
+            Phase::ServerSync => Ok(self.send_server_changes(s, r)),
+            Phase::Map if client_final => {
+                self.complete(s, ctx)?;
+                s.phase = Phase::Done;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The session succeeded: store anchors (only now) and the device's last sync time.
+    fn complete(&self, s: &mut Session, ctx: &Context) -> Result<(), StoreError> {
+        let Some(user) = &s.user else { return Ok(()) };
+        let device = s.device.clone().unwrap_or_default();
+        for ds in &s.datastores {
+            let anchor = SyncAnchor { client_next: ds.client_next.clone(), server_next: ds.server_next.clone(), synced_seq: ds.snapshot_seq };
+            self.store.set_anchor(user.id, &device, &ds.name, &anchor)?;
+            // Adds the client never mapped are unknown to it: forget nothing, but they will be
+            // sent again as Adds next time because they have no map entry.
+            if !ds.awaiting_map.is_empty() {
+                tracing::debug!(datastore = %ds.name, unmapped = ds.awaiting_map.len(), "server adds without map");
+            }
+        }
+        let mut rec = self.store.device(user.id, &device)?.unwrap_or_else(|| DeviceRecord { device_id: device.clone(), ..Default::default() });
+        rec.last_sync = Some(ctx.now);
+        self.store.put_device(user.id, &rec)?;
+        tracing::info!(user = %user.name, device = %device, datastores = s.datastores.len(), "session complete");
+        Ok(())
+    }
+
+    /// Map: the client's LUIDs for the server's Adds.
+    fn map(&self, s: &mut Session, r: &mut ReplyBuilder, m: &crate::proto::Map) -> Result<(), StoreError> {
+        let target = crate::engine::alert::datastore_name(&m.target.loc_uri);
+        let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
+        let found = s.datastores.iter().position(|d| d.name.eq_ignore_ascii_case(&target) || d.alert_target == m.target.loc_uri);
+        let Some(i) = found else {
+            let st = r.status(m.cmd_id, CmdName::Map, StatusCode::NotFound);
+            st.target_refs = vec![m.target.loc_uri.clone()];
+            st.source_refs = vec![m.source.loc_uri.clone()];
+            return Ok(());
+        };
+        let ds = &mut s.datastores[i];
+        let mut commit = Commit::default();
+        for mi in &m.items {
+            let (guid, luid) = (mi.target.loc_uri.clone(), mi.source.loc_uri.clone());
+            ds.awaiting_map.remove(&guid);
+            if let Some(old) = ds.map.insert(luid.clone(), guid.clone()) {
+                ds.rev.remove(&old);
+            }
+            ds.rev.insert(guid.clone(), luid.clone());
+            commit.maps.push(crate::store::MapUpdate::Pair { luid, guid });
+        }
+        self.store.commit(user.id, &device, &ds.name, &commit)?;
+        let st = r.status(m.cmd_id, CmdName::Map, StatusCode::Ok);
+        st.target_refs = vec![m.target.loc_uri.clone()];
+        st.source_refs = vec![m.source.loc_uri.clone()];
+        Ok(())
+    }
+}
+
+/// An Item addressed to the client's datastore from ours (the server's Alert and Sync).
+pub(crate) fn ds_item(ds: &DsState) -> Item {
+    Item { target: Some(Target::uri(&ds.client_uri)), source: Some(Source::uri(&ds.alert_target)), ..Default::default() }
+}
+
+pub(crate) fn alert_code(direction: Direction, slow: bool) -> AlertCode {
+    match (direction, slow) {
+        (Direction::TwoWay, false) => AlertCode::TwoWay,
+        (Direction::TwoWay, true) => AlertCode::SlowSync,
+        (Direction::FromClient, false) => AlertCode::OneWayFromClient,
+        (Direction::FromClient, true) => AlertCode::RefreshFromClient,
+        (Direction::FromServer, false) => AlertCode::OneWayFromServer,
+        (Direction::FromServer, true) => AlertCode::RefreshFromServer,
+    }
+}

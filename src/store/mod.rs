@@ -1,0 +1,205 @@
+//! Persistent state behind one trait: users, devices, items with their change log, and the
+//! per-device sync state (anchors, LUID↔GUID maps, nonces, DevInf).
+//!
+//! [`Store`] is what the engine and the server see; [`memory::MemoryStore`] is the reference
+//! backend and [`sqlite::SqliteStore`] the embedded default. Both pass the same test battery
+//! (`battery`). Items carry a parent (folders later), every change records its [`Origin`]
+//! (which device, or the service), so change sets never echo a device's own changes.
+//!
+//! Must not know about SyncML messages or the codec: it stores bytes and strings.
+
+pub mod memory;
+pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod battery;
+
+use std::fmt;
+
+/// A user's numeric id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    /// `B64(MD5("name:password"))`, never the password itself.
+    pub secret: String,
+}
+
+/// Who made a change.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A device, by its SyncML device id (SyncHdr Source LocURI).
+    Device(String),
+    /// The service itself (API, messaging service, administrator).
+    Service,
+}
+
+/// A stored item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRecord {
+    /// Server-wide unique id of the item (the SyncML GUID), assigned by the store.
+    pub guid: String,
+    /// GUID of the parent folder, if any.
+    pub parent: Option<String>,
+    pub content_type: String,
+    /// The item exactly as received.
+    pub data: Vec<u8>,
+    /// Sequence number of the item's last change (grows with every change of the user).
+    pub seq: u64,
+}
+
+/// The kind of a change in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    Add,
+    Replace,
+    Delete,
+}
+
+/// One entry of the change log as returned by [`Store::changes_since`]: the net change of one
+/// item since the given sequence number (an Add followed by Replaces is an Add; an Add followed by
+/// a Delete disappears).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub guid: String,
+    pub kind: ChangeKind,
+    /// The origin of the most recent change of the item.
+    pub origin: Origin,
+    pub seq: u64,
+}
+
+/// A change to apply to a datastore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// A new item; the store assigns its GUID (returned in [`Applied::guid`]).
+    Add { parent: Option<String>, content_type: String, data: Vec<u8> },
+    /// New content for an existing item.
+    Replace { guid: String, parent: Option<String>, content_type: String, data: Vec<u8> },
+    /// Removes an item.
+    Delete { guid: String },
+}
+
+/// The outcome of one [`Mutation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Done; the item's GUID (new for an Add).
+    Done { guid: String },
+    /// Replace/Delete of an item that does not exist.
+    NotFound,
+}
+
+impl Applied {
+    /// The GUID of a successful mutation.
+    pub fn guid(&self) -> Option<&str> {
+        match self {
+            Applied::Done { guid } => Some(guid),
+            Applied::NotFound => None,
+        }
+    }
+}
+
+/// What the server remembers of a device of a user.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device_id: String,
+    /// Raw bytes of the nonce last issued to the device in a Chal (base64-decoded form).
+    pub nonce: Option<Vec<u8>>,
+    /// The device's DevInf as received (encoded XML), if it sent one.
+    pub devinf: Option<Vec<u8>>,
+    /// Unix seconds of the last successful sync, if any.
+    pub last_sync: Option<i64>,
+}
+
+/// Per device and datastore: what the last successful session agreed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncAnchor {
+    /// The client's Next anchor of the last successful session (its Last in the next one).
+    pub client_next: String,
+    /// The server's Next anchor of the last successful session.
+    pub server_next: String,
+    /// The store sequence number the device was brought up to.
+    pub synced_seq: u64,
+}
+
+/// Everything a session commits for one datastore in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// Item changes made by the device (origin `Device(device_id)`).
+    pub mutations: Vec<Mutation>,
+    /// LUID↔GUID pairs to add or overwrite. A `Mutation::Add` can be mapped in the same commit by
+    /// giving its index: see [`MapUpdate::ToNewItem`].
+    pub maps: Vec<MapUpdate>,
+    /// LUIDs whose mapping is removed.
+    pub unmaps: Vec<String>,
+}
+
+/// One map change in a [`Commit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapUpdate {
+    /// Maps a LUID to an existing GUID.
+    Pair { luid: String, guid: String },
+    /// Maps a LUID to the item created by `mutations[index]` (an Add) of the same commit.
+    ToNewItem { luid: String, index: usize },
+}
+
+/// Store failures. `NotFound`/`AlreadyExists` are the caller's mistakes; `Backend` is ours.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The persistent state of the gateway. Implementations are shared between threads; every
+/// method is one atomic operation (one transaction).
+pub trait Store: Send + Sync + fmt::Debug {
+    // Users.
+    fn create_user(&self, name: &str, secret: &str) -> StoreResult<User>;
+    fn user_by_name(&self, name: &str) -> StoreResult<Option<User>>;
+    fn list_users(&self) -> StoreResult<Vec<User>>;
+    fn set_user_secret(&self, name: &str, secret: &str) -> StoreResult<()>;
+    /// Removes the user with all items, devices and sync state.
+    fn delete_user(&self, name: &str) -> StoreResult<()>;
+
+    // Devices.
+    fn device(&self, user: UserId, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
+    /// Creates or updates the device record (all fields as given).
+    fn put_device(&self, user: UserId, device: &DeviceRecord) -> StoreResult<()>;
+    fn list_devices(&self, user: UserId) -> StoreResult<Vec<DeviceRecord>>;
+    /// Forgets a device with its anchors and maps (its next sync is a first sync).
+    fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<()>;
+
+    // Items and the change log.
+    fn item(&self, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemRecord>>;
+    /// All live items of a datastore, in GUID order.
+    fn items(&self, user: UserId, datastore: &str) -> StoreResult<Vec<ItemRecord>>;
+    /// The user's current change sequence number (0 when nothing happened yet).
+    fn current_seq(&self, user: UserId) -> StoreResult<u64>;
+    /// Net changes of a datastore with sequence number greater than `since`, in seq order.
+    fn changes_since(&self, user: UserId, datastore: &str, since: u64) -> StoreResult<Vec<Change>>;
+    /// Applies mutations made by `origin` in one transaction; one result per mutation.
+    fn apply(&self, user: UserId, datastore: &str, origin: &Origin, mutations: &[Mutation]) -> StoreResult<Vec<Applied>>;
+
+    // Per-device sync state.
+    fn anchor(&self, user: UserId, device_id: &str, datastore: &str) -> StoreResult<Option<SyncAnchor>>;
+    fn set_anchor(&self, user: UserId, device_id: &str, datastore: &str, anchor: &SyncAnchor) -> StoreResult<()>;
+    /// Removes the anchor (forces a slow sync next time).
+    fn clear_anchor(&self, user: UserId, device_id: &str, datastore: &str) -> StoreResult<()>;
+    /// The LUID↔GUID map of a device's datastore as (luid, guid) pairs.
+    fn id_map(&self, user: UserId, device_id: &str, datastore: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Applies a device's item changes (origin `Device(device_id)`) and map changes in one
+    /// transaction; one result per mutation.
+    fn commit(&self, user: UserId, device_id: &str, datastore: &str, commit: &Commit) -> StoreResult<Vec<Applied>>;
+}
