@@ -18,6 +18,8 @@ pub enum DecodeErrorKind {
     TooManyElements { limit: usize },
     #[error("a string of {len} bytes exceeds the limit of {limit} bytes")]
     StringTooLong { len: usize, limit: usize },
+    #[error("more than {limit} bytes of text in one document (string-table references expand)")]
+    TextTooLarge { limit: usize },
     #[error("neither XML nor WBXML of the SyncML family")]
     UnknownEncoding,
     #[error("malformed XML: {0}")]

@@ -7,7 +7,8 @@ use serde::Deserialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest document accepted, in bytes.
+    /// Largest document accepted, in bytes; also the most text one document may decode to
+    /// (WBXML string-table references can repeat a string).
     pub max_input_bytes: usize,
     /// Deepest element nesting (nested WBXML DevInf documents count on top of their parent).
     pub max_depth: usize,

@@ -15,6 +15,9 @@ pub(crate) struct Decoder<'a, S: TokenSource<'a>> {
     stack: Vec<Option<Tag>>,
     base_depth: usize,
     elements: usize,
+    /// Text and opaque bytes handed out so far: WBXML string-table references can repeat one
+    /// long string many times, so this is bounded separately from the input size.
+    text_total: usize,
     _input: std::marker::PhantomData<&'a [u8]>,
 }
 
@@ -25,6 +28,7 @@ impl<'a, S: TokenSource<'a>> Decoder<'a, S> {
             limits,
             stack: Vec::with_capacity(16),
             base_depth,
+            text_total: 0,
             elements: 0,
             _input: std::marker::PhantomData,
         }
@@ -84,7 +88,13 @@ impl<'a, S: TokenSource<'a>> Decoder<'a, S> {
                     return Err(self.error(DecodeErrorKind::Xml("end of an element that was not open".into())));
                 }
             }
-            Token::Text(t) | Token::Opaque(t) => self.check_len(t.len())?,
+            Token::Text(t) | Token::Opaque(t) => {
+                self.check_len(t.len())?;
+                self.text_total += t.len();
+                if self.text_total > self.limits.max_input_bytes {
+                    return Err(self.error(DecodeErrorKind::TextTooLarge { limit: self.limits.max_input_bytes }));
+                }
+            }
             Token::Eof => {}
         }
         Ok(tok)
