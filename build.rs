@@ -21,7 +21,11 @@ fn main() {
     out.push_str("/// Every element of SyncML, MetInf and DevInf (generated from schemas/wbxml/tags.tsv).\n");
     out.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum Tag {\n");
     for r in &rows {
-        let _ = writeln!(out, "    /// `<{}>` ({}, page {}, token 0x{:02X}, since {})", r.name, r.namespace, r.page, r.token, r.since);
+        let _ = writeln!(
+            out,
+            "    /// `<{}>` ({}, page {}, token 0x{:02X}, since {})",
+            r.name, r.namespace, r.page, r.token, r.since
+        );
         let _ = writeln!(out, "    {},", r.variant);
     }
     out.push_str("}\n\nimpl Tag {\n");
@@ -31,27 +35,60 @@ fn main() {
     }
     out.push_str("];\n\n");
     gen_match(&mut out, "/// The element's XML name.", "name", "&'static str", &rows, |r| format!("{:?}", r.name));
-    gen_match(&mut out, "/// The namespace (and so the WBXML code page) the element belongs to.", "namespace", "Namespace", &rows, |r| {
-        format!("Namespace::{}", ns_variant(&r.namespace))
-    });
-    gen_match(&mut out, "/// The WBXML tag token (without the content and attribute bits).", "token", "u8", &rows, |r| format!("0x{:02X}", r.token));
+    gen_match(
+        &mut out,
+        "/// The namespace (and so the WBXML code page) the element belongs to.",
+        "namespace",
+        "Namespace",
+        &rows,
+        |r| format!("Namespace::{}", ns_variant(&r.namespace)),
+    );
+    gen_match(
+        &mut out,
+        "/// The WBXML tag token (without the content and attribute bits).",
+        "token",
+        "u8",
+        &rows,
+        |r| format!("0x{:02X}", r.token),
+    );
     gen_match(&mut out, "/// The WBXML code page inside its document.", "page", "u8", &rows, |r| r.page.to_string());
-    gen_match(&mut out, "/// The minor SyncML/DevInf version that introduced the element (0, 1 or 2 for 1.0/1.1/1.2).", "since_minor", "u8", &rows, |r| {
-        r.since.trim_start_matches("1.").to_string()
-    });
+    gen_match(
+        &mut out,
+        "/// The minor SyncML/DevInf version that introduced the element (0, 1 or 2 for 1.0/1.1/1.2).",
+        "since_minor",
+        "u8",
+        &rows,
+        |r| r.since.trim_start_matches("1.").to_string(),
+    );
     out.push_str("    /// The tag for a WBXML token in a namespace's code page.\n");
-    out.push_str("    pub fn from_token(namespace: Namespace, token: u8) -> Option<Tag> {\n        match (namespace, token) {\n");
+    out.push_str(
+        "    pub fn from_token(namespace: Namespace, token: u8) -> Option<Tag> {\n        match (namespace, token) {\n",
+    );
     let mut seen = std::collections::HashSet::new();
     for r in &rows {
         if seen.insert((r.namespace.clone(), r.token)) {
-            let _ = writeln!(out, "            (Namespace::{}, 0x{:02X}) => Some(Tag::{}),", ns_variant(&r.namespace), r.token, r.variant);
+            let _ = writeln!(
+                out,
+                "            (Namespace::{}, 0x{:02X}) => Some(Tag::{}),",
+                ns_variant(&r.namespace),
+                r.token,
+                r.variant
+            );
         }
     }
     out.push_str("            _ => None,\n        }\n    }\n\n");
     out.push_str("    /// The tag for an XML local name in a namespace.\n");
-    out.push_str("    pub fn from_name(namespace: Namespace, name: &[u8]) -> Option<Tag> {\n        match (namespace, name) {\n");
+    out.push_str(
+        "    pub fn from_name(namespace: Namespace, name: &[u8]) -> Option<Tag> {\n        match (namespace, name) {\n",
+    );
     for r in &rows {
-        let _ = writeln!(out, "            (Namespace::{}, b\"{}\") => Some(Tag::{}),", ns_variant(&r.namespace), r.name, r.variant);
+        let _ = writeln!(
+            out,
+            "            (Namespace::{}, b\"{}\") => Some(Tag::{}),",
+            ns_variant(&r.namespace),
+            r.name,
+            r.variant
+        );
     }
     out.push_str("            _ => None,\n        }\n    }\n}\n\n");
 
@@ -61,7 +98,15 @@ fn main() {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 5, "publicids.tsv: 5 columns in {line:?}");
         let id = u32::from_str_radix(f[2].trim_start_matches("0x"), 16).expect("hex public id");
-        let _ = writeln!(out, "    (Namespace::{}, {}, 0x{:04X}, {:?}, {:?}),", ns_variant(f[0]), f[1].trim_start_matches("1."), id, f[3], f[4]);
+        let _ = writeln!(
+            out,
+            "    (Namespace::{}, {}, 0x{:04X}, {:?}, {:?}),",
+            ns_variant(f[0]),
+            f[1].trim_start_matches("1."),
+            id,
+            f[3],
+            f[4]
+        );
     }
     out.push_str("];\n");
 

@@ -24,7 +24,11 @@ pub fn package() -> Message {
             Command::Add(Add {
                 cmd_id: i as u32 + 3,
                 meta: Some(Meta::with_type("text/x-vcard")),
-                items: vec![Item { source: Some(Source::uri(format!("{i}"))), data: Some(Data::Bytes(vcard(i))), ..Default::default() }],
+                items: vec![Item {
+                    source: Some(Source::uri(format!("{i}"))),
+                    data: Some(Data::Bytes(vcard(i))),
+                    ..Default::default()
+                }],
                 ..Default::default()
             })
         })
@@ -71,7 +75,12 @@ fn measure(label: &str, bytes: usize, mut f: impl FnMut()) {
     }
     let per = start.elapsed() / n;
     let mbps = bytes as f64 / per.as_secs_f64() / 1e6;
-    println!("{label:<24} {:>8.1} MB/s  ({:>7.3} ms per {:.2} MB, {n} runs)", mbps, per.as_secs_f64() * 1e3, bytes as f64 / 1e6);
+    println!(
+        "{label:<24} {:>8.1} MB/s  ({:>7.3} ms per {:.2} MB, {n} runs)",
+        mbps,
+        per.as_secs_f64() * 1e3,
+        bytes as f64 / 1e6
+    );
 }
 
 fn main() {

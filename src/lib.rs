@@ -5,13 +5,21 @@
 //! - [`codec`]: bytes ⇄ model, XML and WBXML over one token stream; element tables generated
 //!   from `schemas/wbxml/`; decoding limits.
 //! - [`auth`]: SyncML credential formulas (basic, MD5), constant-time comparison.
+//! - [`engine`]: the sans-IO sync engine (session packages, auth, anchors, change sets, maps).
+//! - [`store`]: the `Store` trait (users, devices, items, change log, anchors, maps); SQLite and memory backends.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form.
-//! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san` subcommands).
+//! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
+//! - [`server`]: the HTTP server, the only module touching sockets: sync endpoint, sessions, health.
+//! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san`, `serve`, `user`).
 //!
 //! `proto` and `codec` never touch sockets, files, clocks or a store.
 
 pub mod auth;
 pub mod cli;
 pub mod codec;
+pub mod config;
+pub mod engine;
 pub mod notify;
 pub mod proto;
+pub mod server;
+pub mod store;

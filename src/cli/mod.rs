@@ -1,10 +1,12 @@
-//! The command line: argument parsing and the `codec` and `san` subcommands.
+//! The command line: argument parsing and the `codec`, `san`, `serve` and `user` subcommands.
 //!
 //! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
 //! Every failure becomes one line on stderr and exit status 1.
 
 mod codec_cmd;
 mod san_cmd;
+mod serve_cmd;
+mod user_cmd;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -27,6 +29,10 @@ pub enum Command {
     /// Build and inspect Server Alerted Notifications (package #0).
     #[command(subcommand)]
     San(san_cmd::SanCommand),
+    /// Run the SyncML HTTP server until SIGTERM/SIGINT.
+    Serve(serve_cmd::ServeArgs),
+    /// Manage user accounts (add, list, passwd, del).
+    User(user_cmd::UserArgs),
 }
 
 /// Runs a parsed command line; the error is the one-line reason to print.
@@ -34,6 +40,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Codec(c) => codec_cmd::run(c),
         Command::San(c) => san_cmd::run(c),
+        Command::Serve(c) => serve_cmd::run(c),
+        Command::User(c) => user_cmd::run(c),
     }
 }
 

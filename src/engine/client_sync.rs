@@ -21,6 +21,7 @@ enum Plan {
 }
 
 struct Pending {
+    no_resp: bool,
     cmd_id: u32,
     cmd: CmdName,
     luid: String,
@@ -56,10 +57,10 @@ impl Engine {
         let mut commit = Commit::default();
         let mut pending: Vec<Pending> = Vec::new();
         for cmd in &sync.commands {
-            let (cmd_id, name, meta, items) = match cmd {
-                Command::Add(c) => (c.cmd_id, CmdName::Add, &c.meta, &c.items),
-                Command::Replace(c) => (c.cmd_id, CmdName::Replace, &c.meta, &c.items),
-                Command::Delete(c) => (c.cmd_id, CmdName::Delete, &c.meta, &c.items),
+            let (cmd_id, no_resp, name, meta, items) = match cmd {
+                Command::Add(c) => (c.cmd_id, c.no_resp, CmdName::Add, &c.meta, &c.items),
+                Command::Replace(c) => (c.cmd_id, c.no_resp, CmdName::Replace, &c.meta, &c.items),
+                Command::Delete(c) => (c.cmd_id, c.no_resp, CmdName::Delete, &c.meta, &c.items),
                 other => {
                     r.status(other.cmd_id(), other.name(), StatusCode::OptionalFeatureNotSupported);
                     continue;
@@ -72,18 +73,18 @@ impl Engine {
                 let (data, content_type) = match reassemble(s, i, &name, &luid, content_type, item, meta.as_ref().and_then(|m| m.size)) {
                     Reassembly::Complete(d, ct) => (d, ct),
                     Reassembly::Partial => {
-                        pending.push(Pending { cmd_id, cmd: name.clone(), luid, plan: Plan::Answer(StatusCode::ChunkAccepted) });
+                        pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), luid, plan: Plan::Answer(StatusCode::ChunkAccepted) });
                         continue;
                     }
                     Reassembly::Failed(code) => {
-                        pending.push(Pending { cmd_id, cmd: name.clone(), luid, plan: Plan::Answer(code) });
+                        pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), luid, plan: Plan::Answer(code) });
                         continue;
                     }
                 };
                 let content_type = content_type.unwrap_or_else(|| default_type.clone());
                 let ds = &mut s.datastores[i];
                 let plan = plan_item(self.store.as_ref(), user.id, &device, ds, &name, &luid, content_type, data, &mut commit)?;
-                pending.push(Pending { cmd_id, cmd: name.clone(), luid, plan });
+                pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), luid, plan });
             }
         }
 
@@ -121,8 +122,10 @@ impl Engine {
                     None => StatusCode::CommandFailed,
                 },
             };
-            let st = r.status(p.cmd_id, p.cmd, code);
-            st.source_refs = vec![p.luid];
+            if !p.no_resp {
+                let st = r.status(p.cmd_id, p.cmd, code);
+                st.source_refs = vec![p.luid];
+            }
         }
         Ok(())
     }

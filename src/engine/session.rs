@@ -180,6 +180,10 @@ impl Engine {
         match self.advance(s, &mut r, msg.final_, ctx) {
             Ok(final_) => {
                 let finished = s.phase == Phase::Done;
+                if msg.header.no_resp {
+                    // NoResp on the header: no Status at all for this message.
+                    r.msg.body.retain(|c| !matches!(c, Command::Status(_)));
+                }
                 Reply { message: r.finish(final_ || finished), finished }
             }
             Err(e) => {
@@ -334,6 +338,20 @@ impl Engine {
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
         let found = s.datastores.iter().position(|d| d.name.eq_ignore_ascii_case(&target) || d.alert_target == m.target.loc_uri);
         let Some(i) = found else {
+            // Maps left over from an interrupted session may come before this session's Alert
+            // ("early maps"): store them for any configured datastore.
+            if let Some(cfg) = self.config.datastores.iter().find(|d| d.name.eq_ignore_ascii_case(&target)) {
+                let maps = m
+                    .items
+                    .iter()
+                    .map(|mi| crate::store::MapUpdate::Pair { luid: mi.source.loc_uri.clone(), guid: mi.target.loc_uri.clone() })
+                    .collect();
+                self.store.commit(user.id, &device, &cfg.name, &Commit { maps, ..Default::default() })?;
+                let st = r.status(m.cmd_id, CmdName::Map, StatusCode::Ok);
+                st.target_refs = vec![m.target.loc_uri.clone()];
+                st.source_refs = vec![m.source.loc_uri.clone()];
+                return Ok(());
+            }
             let st = r.status(m.cmd_id, CmdName::Map, StatusCode::NotFound);
             st.target_refs = vec![m.target.loc_uri.clone()];
             st.source_refs = vec![m.source.loc_uri.clone()];

@@ -1,0 +1,102 @@
+//! `syncgate serve`: load the configuration, open the store, start logging and the HTTP server,
+//! run until SIGTERM/SIGINT. Also the `--config`/`--data-dir` options shared with `user`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::server::{self, Server};
+use crate::store::sqlite::SqliteStore;
+
+/// Options of `syncgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `listen` of the config file).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub common: ConfigArgs,
+}
+
+/// Where the configuration and the data are.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML); without it every setting has its default.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory holding syncgate.db (overrides `data_dir` of the config file).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The configuration file (or the defaults) with the command-line overrides applied.
+    pub fn load(&self) -> Result<Config, String> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+
+    /// The configuration and the store in its data directory (created when missing).
+    pub fn open_store(&self) -> Result<(Config, SqliteStore), String> {
+        let config = self.load()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+        let path = config.database_path();
+        let store = SqliteStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((config, store))
+    }
+}
+
+/// Runs the server until a signal stops it.
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let (mut config, store) = args.common.open_store()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_logging(&config.log)?;
+    tracing::info!("starting: {config}");
+    let engine = Engine::new(Arc::new(store), config.engine.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let listen = config.listen;
+    let result = runtime.block_on(async move {
+        // Watch the signals before announcing the address, so that a signal right after the
+        // announcement already stops the server gracefully.
+        let shutdown = server::shutdown_signal().map_err(|e| format!("cannot watch signals: {e}"))?;
+        let server = Server::bind(config, engine).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        server.run(shutdown).await.map_err(|e| format!("server failed: {e}"))
+    });
+    // Blocking tasks left over (an engine call that outlived the grace period) are not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Human-readable logs on stderr; `RUST_LOG` when set, else the configured filter.
+fn init_logging(configured: &str) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    let directives = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.trim().is_empty() => env,
+        _ => configured.to_string(),
+    };
+    let filter = EnvFilter::try_new(&directives).map_err(|e| format!("invalid log filter {directives:?}: {e}"))?;
+    // A second initialisation (the library used twice in one process) keeps the first one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+    Ok(())
+}

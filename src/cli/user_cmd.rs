@@ -1,0 +1,159 @@
+//! `syncgate user add|list|passwd|del`: manage accounts in the store of the data directory.
+//!
+//! Only `auth::md5_secret(name, password)` is stored, never the password.
+
+use std::io::BufRead as _;
+
+use clap::{Args, Subcommand};
+
+use super::serve_cmd::ConfigArgs;
+use crate::auth;
+use crate::store::{Store, StoreError};
+
+/// `syncgate user …`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub common: ConfigArgs,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// The user name, as clients send it in SyncHdr Source/LocName.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Print the user names, one per line.
+    List,
+    /// Set a user's password.
+    Passwd {
+        /// An existing user.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Delete a user with all their items, devices and sync state.
+    Del {
+        /// An existing user.
+        name: String,
+    },
+}
+
+/// Where the password comes from (exactly one).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PasswordArgs {
+    /// The password (other local users may see it in the process list: prefer --password-stdin).
+    #[arg(long, value_name = "PW")]
+    pub password: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+pub fn run(args: UserArgs) -> Result<(), String> {
+    let (_, store) = args.common.open_store()?;
+    match args.command {
+        UserCommand::Add { name, password } => {
+            check_name(&name)?;
+            let password = password.read()?;
+            if store.user_by_name(&name).map_err(store_error)?.is_some() {
+                return Err(format!("user {name} already exists"));
+            }
+            store.create_user(&name, &auth::md5_secret(&name, &password)).map_err(|e| match e {
+                StoreError::AlreadyExists(_) => format!("user {name} already exists"),
+                e => store_error(e),
+            })?;
+            println!("added user {name}");
+        }
+        UserCommand::List => {
+            for user in store.list_users().map_err(store_error)? {
+                println!("{}", user.name);
+            }
+        }
+        UserCommand::Passwd { name, password } => {
+            let password = password.read()?;
+            known(&store, &name)?;
+            store.set_user_secret(&name, &auth::md5_secret(&name, &password)).map_err(|e| unknown_or(e, &name))?;
+            println!("password of user {name} changed");
+        }
+        UserCommand::Del { name } => {
+            known(&store, &name)?;
+            store.delete_user(&name).map_err(|e| unknown_or(e, &name))?;
+            println!("deleted user {name}");
+        }
+    }
+    Ok(())
+}
+
+impl PasswordArgs {
+    /// The password from the option or from the first line of stdin; never empty.
+    fn read(self) -> Result<String, String> {
+        let password = match self.password {
+            Some(password) => password,
+            None => {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("stdin: {e}"))?;
+                line.trim_end_matches(['\n', '\r']).to_string()
+            }
+        };
+        if password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        Ok(password)
+    }
+}
+
+/// User names go into `name:password` formulas and SyncHdr LocName: no colon, no control
+/// characters, no surrounding white space, at most 255 bytes.
+fn check_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("invalid user name {name:?}: {why}"));
+    if name.is_empty() || name.len() > 255 {
+        return bad("must be 1 to 255 bytes long");
+    }
+    if name.contains(':') || name.chars().any(char::is_control) {
+        return bad("may not contain ':' or control characters");
+    }
+    if name.trim() != name {
+        return bad("may not start or end with white space");
+    }
+    Ok(())
+}
+
+fn known(store: &dyn Store, name: &str) -> Result<(), String> {
+    match store.user_by_name(name).map_err(store_error)? {
+        Some(_) => Ok(()),
+        None => Err(format!("unknown user {name}")),
+    }
+}
+
+fn unknown_or(e: StoreError, name: &str) -> String {
+    match e {
+        StoreError::NotFound(_) => format!("unknown user {name}"),
+        e => store_error(e),
+    }
+}
+
+fn store_error(e: StoreError) -> String {
+    e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_checked() {
+        for good in ["alice", "bob@example.com", "Zoë", "a b"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a:b", " alice", "alice\n", "x\u{7}", &"a".repeat(256)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The gateway's configuration file (TOML): where to listen, where the data lives, the sync
+//! endpoint, sessions, body and decoding limits, the engine's settings and the log filter.
+//!
+//! Every key has a default, so an empty file (or no file) is a working configuration; unknown
+//! keys are rejected by name at every level. [`Config::load`] parses and checks a file; the
+//! annotated example `testdata/config/example.toml` lists every key and is parsed by a test.
+//! Reads nothing but the file it is given; opens no sockets and no store.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::codec::Limits;
+use crate::engine::EngineConfig;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP server binds (`127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database `syncgate.db` (`./syncgate-data`).
+    pub data_dir: PathBuf,
+    /// Path of the SyncML endpoint clients POST to (`/sync`).
+    pub sync_path: String,
+    /// Base URL clients reach the server under (`https://sync.example.com`, perhaps with a path
+    /// prefix), used to build the RespURI; when unset, `http://` + the request's Host header.
+    pub public_url: Option<String>,
+    /// Seconds of inactivity after which a session is forgotten.
+    pub session_timeout_secs: u64,
+    /// Most sessions held at once; beyond that new sessions are refused with HTTP 503.
+    pub max_sessions: usize,
+    /// Largest request body accepted, in bytes (larger: HTTP 413).
+    pub max_body_bytes: usize,
+    /// Decoding limits for incoming messages.
+    pub limits: Limits,
+    /// The sync engine's settings.
+    pub engine: EngineConfig,
+    /// Log filter in `RUST_LOG` syntax (`info`, `syncgate=debug`, …); `RUST_LOG` overrides it.
+    pub log: String,
+}
+
+/// Name of the SQLite database file inside [`Config::data_dir`].
+pub const DATABASE_FILE: &str = "syncgate.db";
+
+/// Why a configuration file could not be used. Every message is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {location}{message}")]
+    Parse { path: String, location: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./syncgate-data"),
+            sync_path: "/sync".into(),
+            public_url: None,
+            session_timeout_secs: 300,
+            max_sessions: 10_000,
+            max_body_bytes: Limits::default().max_input_bytes,
+            limits: Limits::default(),
+            engine: EngineConfig::default(),
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Config::parse(&text).map_err(|e| e.with_path(&shown))
+    }
+
+    /// Parses and checks configuration text (errors name the file as `<config>`).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| parse_error(text, &e))?;
+        config.check().map_err(|message| ConfigError::Invalid { path: "<config>".into(), message })?;
+        Ok(config)
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(DATABASE_FILE)
+    }
+
+    /// The base of every RespURI when `public_url` is set (without a trailing `/`).
+    pub fn public_base(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
+    /// Checks what serde cannot: the shape of paths and URLs, non-zero sizes.
+    pub fn check(&self) -> Result<(), String> {
+        check_sync_path(&self.sync_path)?;
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
+        }
+        if self.session_timeout_secs == 0 {
+            return Err("session_timeout_secs must be at least 1".into());
+        }
+        if self.max_sessions == 0 {
+            return Err("max_sessions must be at least 1".into());
+        }
+        if self.max_body_bytes == 0 {
+            return Err("max_body_bytes must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn with_path(self, path: &str) -> ConfigError {
+        let path = path.to_string();
+        match self {
+            ConfigError::Read { source, .. } => ConfigError::Read { path, source },
+            ConfigError::Parse { location, message, .. } => ConfigError::Parse { path, location, message },
+            ConfigError::Invalid { message, .. } => ConfigError::Invalid { path, message },
+        }
+    }
+}
+
+/// The parser's message on one line, with the line and column it points at and, for a bad
+/// value, the key it belongs to.
+fn parse_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let mut location = String::new();
+    let mut message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(span) = e.span() {
+        // The parser's spans are on character boundaries; `get` keeps a bad one harmless.
+        let start = span.start.min(text.len());
+        let before = text.get(..start).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        location = format!("line {line}, column {column}: ");
+        if let Some(key) = key_of_value_at(text, start) {
+            message = format!("{key}: {message}");
+        }
+    }
+    ConfigError::Parse { path: "<config>".into(), location, message }
+}
+
+/// The dotted key whose value is at byte `offset` (`limits.max_depth`), when `offset` is right
+/// of a `key =` on its line.
+fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let eq = line.find('=').filter(|&eq| line_start + eq < offset)?;
+    let key = line[..eq].trim();
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match section {
+        Some(section) => format!("{section}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+/// `sync_path`: absolute, no query or fragment, only characters that need no escaping in a URI
+/// or in XML, and not the health check.
+fn check_sync_path(path: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("sync_path {path:?} {why}"));
+    if !path.starts_with('/') {
+        return bad("must start with '/'");
+    }
+    if path == "/healthz" {
+        return bad("is taken by the health check");
+    }
+    if !path.bytes().all(is_path_byte) {
+        return bad("may only contain letters, digits and - . _ ~ / % + , ; = : @");
+    }
+    Ok(())
+}
+
+/// `public_url`: `http://` or `https://`, a host, no query or fragment.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("public_url {url:?} {why}"));
+    let rest = match url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) {
+        Some(rest) => rest,
+        None => return bad("must start with http:// or https://"),
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return bad("has no host");
+    }
+    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
+        return bad("has an invalid host");
+    }
+    if !rest.bytes().all(is_path_byte) {
+        return bad("may not have a query, a fragment or characters that need escaping");
+    }
+    Ok(())
+}
+
+fn is_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~/%+,;=:@".contains(&b)
+}
+
+impl fmt::Display for Config {
+    /// A one-line summary for the startup log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "listen={} data_dir={} sync_path={} public_url={} session_timeout={}s max_body={}B",
+            self.listen,
+            self.data_dir.display(),
+            self.sync_path,
+            self.public_url.as_deref().unwrap_or("-"),
+            self.session_timeout_secs,
+            self.max_body_bytes
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_gives_the_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./syncgate-data"));
+        assert_eq!(config.sync_path, "/sync");
+        assert_eq!(config.public_url, None);
+        assert_eq!(config.session_timeout_secs, 300);
+        assert_eq!(config.max_body_bytes, Limits::default().max_input_bytes);
+        assert_eq!(config.log, "info");
+        assert_eq!(config.database_path(), PathBuf::from("./syncgate-data/syncgate.db"));
+    }
+
+    #[test]
+    fn partial_sections_keep_the_other_defaults() {
+        let config =
+            Config::parse("listen = \"0.0.0.0:9000\"\n[limits]\nmax_depth = 12\n[engine.auth]\nallow_basic = false\n")
+                .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.max_depth, 12);
+        assert_eq!(config.limits.max_elements, Limits::default().max_elements);
+        assert!(!config.engine.auth.allow_basic);
+        assert_eq!(config.engine.datastores, EngineConfig::default().datastores);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name_at_every_level() {
+        for (text, key, line) in [
+            ("listen = \"127.0.0.1:1\"\nlisten_port = 8\n", "listen_port", 2),
+            ("[limits]\nmax_deepness = 3\n", "max_deepness", 2),
+            ("[engine]\n[engine.auth]\nallow_md4 = true\n", "allow_md4", 3),
+        ] {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains(&format!("line {line},")), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        for (text, needle) in [
+            ("listen = \"localhost\"", "listen: invalid socket address"),
+            ("session_timeout_secs = -1", "session_timeout_secs: "),
+            ("[limits]\nmax_depth = \"deep\"", "line 2, column 13: limits.max_depth: "),
+            ("sync_path = \"sync\"", "must start with '/'"),
+            ("sync_path = \"/sync?x=1\"", "may only contain"),
+            ("sync_path = \"/healthz\"", "health check"),
+            ("public_url = \"ftp://x\"", "http://"),
+            ("public_url = \"https://x/?a=b\"", "query"),
+            ("session_timeout_secs = 0", "at least 1"),
+        ] {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn public_base_drops_the_trailing_slash() {
+        let config = Config::parse("public_url = \"https://sync.example.com/dav/\"").unwrap();
+        assert_eq!(config.public_base(), Some("https://sync.example.com/dav"));
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let err = Config::load(Path::new("/nonexistent/syncgate.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/syncgate.toml: "), "{err}");
+    }
+
+    /// The annotated example lists every key, with values other than the defaults where that
+    /// proves the key is read.
+    #[test]
+    fn example_file_parses_with_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/syncgate"));
+        assert_eq!(config.sync_path, "/sync");
+        assert_eq!(config.public_base(), Some("https://sync.example.com"));
+        assert_eq!(config.session_timeout_secs, 300);
+        assert_eq!(config.max_sessions, 10_000);
+        assert_eq!(config.max_body_bytes, 16 << 20);
+        assert_eq!(config.limits, Limits::default());
+        let names: Vec<&str> = config.engine.datastores.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["contacts", "calendar", "tasks", "notes"]);
+        assert_eq!(config.engine.datastores[0].content_types, ["text/vcard;3.0", "text/x-vcard;2.1"]);
+        assert_eq!((config.engine.max_msg_size, config.engine.max_obj_size), (1_000_000, 4_000_000));
+        assert!(config.engine.auth.allow_basic && !config.engine.auth.accept_empty_nonce);
+        assert_eq!((config.engine.auth.max_failures, config.engine.auth.throttle_seconds), (10, 60));
+        assert_eq!(config.log, "info,syncgate::server=debug");
+    }
+}

@@ -1,0 +1,209 @@
+//! The HTTP server: the only module that touches sockets, hyper and the tokio runtime.
+//!
+//! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`),
+//! `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
+//! runs on its own task; the engine runs on blocking threads. Shutdown stops accepting, lets
+//! requests in flight finish for up to [`SHUTDOWN_GRACE`], then returns.
+//!
+//! ```no_run
+//! # async fn demo(config: syncgate::config::Config, engine: syncgate::engine::Engine) -> std::io::Result<()> {
+//! let server = syncgate::server::Server::bind(config, engine).await?;
+//! println!("{}", server.local_addr());
+//! server.run(syncgate::server::shutdown_signal()?).await
+//! # }
+//! ```
+
+mod http;
+mod sessions;
+mod sync;
+
+pub use sessions::SessionToken;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::engine::Engine;
+use http::HttpResponse;
+use sessions::Sessions;
+
+/// How long requests in flight may take to finish after shutdown was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send the request line and headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A bound, not yet running server.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+/// What every request handler sees.
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    engine: Engine,
+    sessions: Sessions,
+}
+
+/// Binds `config.listen` and serves until `shutdown` completes.
+pub async fn serve(config: Config, engine: Engine, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    Server::bind(config, engine).await?.run(shutdown).await
+}
+
+/// Watches SIGTERM and SIGINT from this call on; the future completes at the first of them.
+/// Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => info!("SIGTERM received"),
+                _ = interrupt.recv() => info!("SIGINT received"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            info!("Ctrl-C received");
+        })
+    }
+}
+
+impl Server {
+    /// Binds the listening socket (`127.0.0.1:0` picks a free port: see [`Server::local_addr`]).
+    pub async fn bind(config: Config, engine: Engine) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let sessions = Sessions::new(Duration::from_secs(config.session_timeout_secs), config.max_sessions);
+        Ok(Server { listener, local_addr, shared: Arc::new(Shared { config, engine, sessions }) })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then drains connections (at most [`SHUTDOWN_GRACE`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let Server { listener, local_addr, shared } = self;
+        info!("listening on http://{local_addr} (sync endpoint {})", shared.config.sync_path);
+        let (stop, stopped) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_sessions(shared.clone()));
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        connections.spawn(connection(shared.clone(), stream, peer, local_addr, stopped.clone()));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: wait instead of spinning.
+                        warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        info!(connections = connections.len(), "shutting down");
+        let _ = stop.send(true);
+        let drain = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+            warn!(connections = connections.len(), "requests still running after {SHUTDOWN_GRACE:?}: dropped");
+            connections.abort_all();
+        }
+        sweeper.abort();
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// Serves one connection; on shutdown finishes the request in flight and closes.
+async fn connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(dispatch(shared, req, peer, local).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, "connection ended: {e}");
+            }
+            return;
+        }
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    if let Err(e) = conn.await {
+        debug!(%peer, "connection ended during shutdown: {e}");
+    }
+}
+
+/// Picks the handler by path and method.
+async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr, local: SocketAddr) -> HttpResponse {
+    let path = req.uri().path();
+    if path == shared.config.sync_path {
+        if req.method() == Method::POST {
+            return sync::handle(shared, req, peer, local).await;
+        }
+        return http::method_not_allowed("POST");
+    }
+    if path == "/healthz" {
+        return match *req.method() {
+            Method::GET | Method::HEAD => http::text(StatusCode::OK, "ok"),
+            _ => http::method_not_allowed("GET, HEAD"),
+        };
+    }
+    http::text(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Forgets idle sessions, checking a few times per timeout.
+async fn sweep_sessions(shared: Arc<Shared>) {
+    let timeout = Duration::from_secs(shared.config.session_timeout_secs);
+    let mut tick = tokio::time::interval((timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)));
+    loop {
+        tick.tick().await;
+        let expired = shared.sessions.sweep(Instant::now());
+        if expired > 0 {
+            debug!(expired, remaining = shared.sessions.len(), "idle sessions forgotten");
+        }
+    }
+}
