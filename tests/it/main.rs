@@ -1,4 +1,9 @@
 //! The one integration-test binary: each module is an area.
 
 mod cli;
+mod golden;
+mod interop;
+mod libwbxml;
 mod props;
+mod regressions;
+mod server;

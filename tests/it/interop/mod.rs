@@ -1,0 +1,17 @@
+//! Interop: the real SyncEvolution client (one `$HOME` per simulated device) against the real
+//! `syncgate` binary, over HTTP on 127.0.0.1. Needs `syncevolution` and a C compiler for the
+//! client's LD_PRELOAD shim; `scripts/test` installs both. Field notes: tests/interop/NOTES.md.
+//!
+//! Layout:
+//! - `harness`: processes: the gateway, the shim, devices (configure, sync, item files);
+//! - `report`: what a client run reports (`status.ini`, message dumps) and its assertions;
+//! - `items`: vCard/iCalendar/note builders and the semantic comparison of items;
+//! - `reference`: opt-in `SYNCGATE_INTEROP_SERVER=reference`, the same tests against
+//!   SyncEvolution's own server, to check the tests themselves;
+//! - `sync_modes`: the acceptance tests.
+
+mod harness;
+mod items;
+mod reference;
+mod report;
+mod sync_modes;
