@@ -363,12 +363,16 @@ fn encode_datastore(e: &mut Encoder<'_>, ds: &DataStore, v12: bool) {
     e.end();
 }
 
-/// 1.2: one nested CTCap per content type. 1.0/1.1: one flat CTCap listing them all.
+/// 1.2: one nested CTCap per content type. 1.0/1.1: one flat CTCap listing them all — unless
+/// the capabilities use what the flat form cannot carry (MaxOccur, NoTruncate, FieldLevel: a
+/// 1.1 document that mixed in 1.2 elements, as some phones do); then they stay nested, which
+/// our reader (and a lenient peer) accepts in any version, so nothing is silently dropped.
 fn encode_ctcaps(e: &mut Encoder<'_>, caps: &[CtCap], v12: bool) {
     if caps.is_empty() {
         return;
     }
-    if v12 {
+    let flat_ok = |c: &CtCap| !c.field_level && c.properties.iter().all(|p| p.max_occur.is_none() && !p.no_truncate);
+    if v12 || !caps.iter().all(flat_ok) {
         for c in caps {
             e.start(Tag::DevCtCap);
             e.leaf(Tag::DevCtType, &c.ct_type);
