@@ -1,5 +1,6 @@
 //! Sync alerts (PROTOCOL.md §3.2–3.3): datastore resolution, sync mode negotiation, anchor
-//! checks forcing slow sync (508), the Next-anchor echo, and the server's own Alert.
+//! checks forcing slow sync (508), resume refused (509), the Next-anchor echo, and the server's
+//! own Alert.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -16,7 +17,13 @@ pub(crate) fn datastore_name(uri: &str) -> String {
 }
 
 impl Engine {
-    pub(crate) fn alert(&self, s: &mut Session, r: &mut ReplyBuilder, a: &Alert, ctx: &Context) -> Result<(), StoreError> {
+    pub(crate) fn alert(
+        &self,
+        s: &mut Session,
+        r: &mut ReplyBuilder,
+        a: &Alert,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
         let Some(code) = a.data else {
             if !a.no_resp {
                 r.status(a.cmd_id, CmdName::Alert, StatusCode::BadRequest);
@@ -30,7 +37,8 @@ impl Engine {
             | AlertCode::OneWayFromClient
             | AlertCode::RefreshFromClient
             | AlertCode::OneWayFromServer
-            | AlertCode::RefreshFromServer => {
+            | AlertCode::RefreshFromServer
+            | AlertCode::Resume => {
                 for item in &a.items {
                     self.sync_alert(s, r, a, code, item, ctx)?;
                 }
@@ -48,15 +56,25 @@ impl Engine {
             other => {
                 tracing::info!(code = other.code(), "alert not supported: 406");
                 if !a.no_resp {
-                    r.status(a.cmd_id, CmdName::Alert, StatusCode::OptionalFeatureNotSupported).items =
-                        vec![Item { data: Some(Data::Bytes(format!("alert {} is not supported", other.code()).into_bytes())), ..Default::default() }];
+                    r.status(a.cmd_id, CmdName::Alert, StatusCode::OptionalFeatureNotSupported).items = vec![Item {
+                        data: Some(Data::Bytes(format!("alert {} is not supported", other.code()).into_bytes())),
+                        ..Default::default()
+                    }];
                 }
                 Ok(())
             }
         }
     }
 
-    fn sync_alert(&self, s: &mut Session, r: &mut ReplyBuilder, a: &Alert, code: AlertCode, item: &Item, ctx: &Context) -> Result<(), StoreError> {
+    fn sync_alert(
+        &self,
+        s: &mut Session,
+        r: &mut ReplyBuilder,
+        a: &Alert,
+        code: AlertCode,
+        item: &Item,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
         let target = item.target.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
         let source = item.source.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
         // SonyEricsson C510 sends an empty Target: fall back to the Source.
@@ -68,8 +86,11 @@ impl Engine {
             let st = r.status(a.cmd_id, CmdName::Alert, code);
             st.target_refs = vec![target.clone()];
             st.source_refs = vec![source.clone()];
-            if code.is_success() || code == StatusCode::RefreshRequired {
-                st.items = vec![Item { data: Some(Data::Anchor(Anchor { last: None, next: anchor_in.next.clone() })), ..Default::default() }];
+            if code.is_success() || matches!(code, StatusCode::RefreshRequired | StatusCode::Reserved509) {
+                st.items = vec![Item {
+                    data: Some(Data::Anchor(Anchor { last: None, next: anchor_in.next.clone() })),
+                    ..Default::default()
+                }];
             }
         };
         let Some(cfg) = cfg else {
@@ -88,11 +109,15 @@ impl Engine {
             AlertCode::OneWayFromClient => (Direction::FromClient, false),
             AlertCode::RefreshFromClient => (Direction::FromClient, true),
             AlertCode::OneWayFromServer => (Direction::FromServer, false),
+            // Resume of an interrupted session: no session state survives, so it is refused
+            // (509) and the session continues as a normal two-way sync, slow when the anchors
+            // do not match (libsynthesis server behaviour; PROTOCOL.md §3.7).
+            AlertCode::Resume => (Direction::TwoWay, false),
             _ => (Direction::FromServer, true),
         };
         let stored = self.store.anchor(user.id, &device, &cfg.name)?;
         // A normal sync needs the client's Last to equal the Next we stored last time.
-        let mut code_out = StatusCode::Ok;
+        let mut code_out = if code == AlertCode::Resume { StatusCode::Reserved509 } else { StatusCode::Ok };
         if !slow {
             let matches = matches!((&stored, &anchor_in.last), (Some(st), Some(last)) if !st.client_next.is_empty() && st.client_next == *last);
             if !matches {
@@ -141,7 +166,10 @@ impl Engine {
         };
         let mut reply_item = ds_item(&ds);
         reply_item.meta = Some(Meta {
-            anchor: Some(Anchor { last: stored.map(|a| a.server_next).filter(|l| !l.is_empty()), next: Some(server_next) }),
+            anchor: Some(Anchor {
+                last: stored.map(|a| a.server_next).filter(|l| !l.is_empty()),
+                next: Some(server_next),
+            }),
             max_obj_size: Some(self.config.max_obj_size),
             ..Default::default()
         });

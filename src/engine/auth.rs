@@ -147,14 +147,20 @@ pub(crate) fn authenticate(
             return refuse(StatusCode::InvalidCredentials, "basic authentication is disabled".into(), Some(&user));
         }
         Some(Scheme::Basic) => match &basic {
-            Some((n, pw)) => *n == user.name && constant_time_eq(crate::auth::md5_secret(n, pw).as_bytes(), user.secret.as_bytes()),
+            Some((n, pw)) => {
+                *n == user.name && constant_time_eq(crate::auth::md5_secret(n, pw).as_bytes(), user.secret.as_bytes())
+            }
             None => false,
         },
         Some(Scheme::Md5) => {
             let nonce = device.as_ref().and_then(|d| d.nonce.clone());
             match nonce {
                 None if !cfg.accept_empty_nonce => {
-                    return refuse(StatusCode::InvalidCredentials, "first contact: challenge with a nonce".into(), Some(&user));
+                    return refuse(
+                        StatusCode::InvalidCredentials,
+                        "first contact: challenge with a nonce".into(),
+                        Some(&user),
+                    );
                 }
                 nonce => {
                     let expected = md5_credential_from_secret(&user.secret, nonce.as_deref().unwrap_or(b""));
@@ -174,7 +180,11 @@ pub(crate) fn authenticate(
     };
     if !ok {
         let n = throttle.failed(cfg, &name, now);
-        return refuse(StatusCode::InvalidCredentials, format!("wrong credentials for {name:?} (failure {n})"), Some(&user));
+        return refuse(
+            StatusCode::InvalidCredentials,
+            format!("wrong credentials for {name:?} (failure {n})"),
+            Some(&user),
+        );
     }
     throttle.succeeded(&name);
     let chal = match scheme.flatten() {
@@ -187,7 +197,9 @@ pub(crate) fn authenticate(
 /// Stores and returns a new nonce for the device.
 fn issue_nonce(store: &dyn Store, user: &User, device_id: &str) -> Result<Vec<u8>, StoreError> {
     let nonce = fresh_nonce();
-    let mut rec = store.device(user.id, device_id)?.unwrap_or_else(|| DeviceRecord { device_id: device_id.into(), ..Default::default() });
+    let mut rec = store
+        .device(user.id, device_id)?
+        .unwrap_or_else(|| DeviceRecord { device_id: device_id.into(), ..Default::default() });
     rec.nonce = Some(nonce.clone());
     store.put_device(user.id, &rec)?;
     Ok(nonce)

@@ -1,35 +1,41 @@
-//! The client's Sync (package 3): Add/Replace/Delete against the store, slow-sync matching by
-//! content, conflict detection (server wins), large objects reassembled (213), one status per
-//! item, and each Sync's changes committed in one transaction.
+//! The client's Sync (package 3): Add/Replace/Delete/Copy/Move against the store, Atomic and
+//! Sequence inside the Sync, slow-sync matching by content, conflicts resolved by the
+//! datastore's policy (`conflict`), large objects reassembled (213), one status per item.
+//!
+//! Commands are planned in order into batches, each committed in one store transaction: the
+//! plain commands before, between and after the Sync's Atomics form one batch each, and every
+//! Atomic is a batch of its own, committed only when all its commands succeed — otherwise
+//! nothing of it is applied (507 for the Atomic, 216 for its commands that had succeeded). A
+//! Sequence runs its commands in order; after a failure the rest get 215. An Atomic nested in an
+//! Atomic or a Sequence is 406. A Move or Copy at the top level first commits the batch before
+//! it, so a parent folder added earlier in the Sync is mapped; inside an Atomic it is not (428).
+//!
+//! Copy is an Add of a new item (201) mapped to the Item's Source LUID, with the Item's Data or,
+//! without Data, the content of the item its Target names (client LUID or server GUID). Move
+//! (DS 1.2) gives the item named by its Source LUID the parent named by SourceParent (client
+//! LUID) or TargetParent (server GUID), which must be a mapped item: 200, otherwise 428.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::engine::alert::datastore_name;
+use crate::engine::conflict::{self, ConflictPolicy, Resolution};
 use crate::engine::matching::content_key;
 use crate::engine::reply::ReplyBuilder;
+use crate::engine::server_sync;
 use crate::engine::session::{Chunk, Direction, DsState, Session};
 use crate::engine::Engine;
-use crate::proto::{CmdName, Command, Data, Item, StatusCode, Sync};
+use crate::proto::{Atomic, CmdName, Command, Data, Item, StatusCode, Sync};
 use crate::store::{Applied, ChangeKind, Commit, MapUpdate, Mutation, Origin, Store, StoreError, UserId};
 
-/// What to do with one incoming item, decided before the commit.
-enum Plan {
-    /// Mutation `index` of the commit; `added` says whether the status is 201.
-    Mutate { index: usize, added: bool },
-    /// Nothing to change (slow-sync match, conflict lost): answer with this status.
-    Answer(StatusCode),
-}
-
-struct Pending {
-    no_resp: bool,
-    cmd_id: u32,
-    cmd: CmdName,
-    luid: String,
-    plan: Plan,
-}
-
 impl Engine {
-    pub(crate) fn client_sync(&self, s: &mut Session, r: &mut ReplyBuilder, sync: &Sync) -> Result<(), StoreError> {
+    /// One Sync of the client; `now` is the session time (Unix seconds, for newer-wins).
+    pub(crate) fn client_sync(
+        &self,
+        s: &mut Session,
+        r: &mut ReplyBuilder,
+        sync: &Sync,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let target = sync.target.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
         let source = sync.source.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
         let name = datastore_name(if target.is_empty() { &source } else { &target });
@@ -41,93 +47,547 @@ impl Engine {
             st.target_refs = vec![target.clone()];
             st.source_refs = vec![source.clone()];
         }
-        let Some(i) = found else {
+        let Some(ds) = found else {
             tracing::warn!(datastore = %name, "Sync for a datastore that was not alerted: 404");
             return Ok(());
         };
-        let default_type = self
-            .config
-            .datastores
-            .iter()
-            .find(|c| c.name == s.datastores[i].name)
+        let config = self.config.datastores.iter().find(|c| c.name == s.datastores[ds].name);
+        let default_type = config
             .and_then(|c| c.content_types.first())
             .map(|t| t.split(';').next().unwrap_or("").to_string())
             .unwrap_or_default();
+        let scope = Scope {
+            store: self.store.as_ref(),
+            user: user.id,
+            device: &device,
+            ds,
+            default_type,
+            policy: config.map_or(ConflictPolicy::default(), |c| c.conflict_policy),
+            now,
+        };
 
-        let mut commit = Commit::default();
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut batch = Batch::default();
         for cmd in &sync.commands {
-            let (cmd_id, no_resp, name, meta, items) = match cmd {
-                Command::Add(c) => (c.cmd_id, c.no_resp, CmdName::Add, &c.meta, &c.items),
-                Command::Replace(c) => (c.cmd_id, c.no_resp, CmdName::Replace, &c.meta, &c.items),
-                Command::Delete(c) => (c.cmd_id, c.no_resp, CmdName::Delete, &c.meta, &c.items),
-                other => {
-                    r.status(other.cmd_id(), other.name(), StatusCode::OptionalFeatureNotSupported);
-                    continue;
+            match cmd {
+                Command::Atomic(a) => {
+                    scope.apply(s, r, std::mem::take(&mut batch))?;
+                    scope.atomic(s, r, a)?;
                 }
-            };
-            let cmd_type = meta.as_ref().and_then(|m| m.type_.clone());
-            for item in items {
-                let luid = item.source.as_ref().or(None).map(|x| x.loc_uri.clone()).or_else(|| item.target.as_ref().map(|t| t.loc_uri.clone())).unwrap_or_default();
-                let content_type = item.meta.as_ref().and_then(|m| m.type_.clone()).or_else(|| cmd_type.clone());
-                let (data, content_type) = match reassemble(s, i, &name, &luid, content_type, item, meta.as_ref().and_then(|m| m.size)) {
-                    Reassembly::Complete(d, ct) => (d, ct),
-                    Reassembly::Partial => {
-                        pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), luid, plan: Plan::Answer(StatusCode::ChunkAccepted) });
-                        continue;
-                    }
-                    Reassembly::Failed(code) => {
-                        pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), luid, plan: Plan::Answer(code) });
-                        continue;
-                    }
-                };
-                let content_type = content_type.unwrap_or_else(|| default_type.clone());
-                let ds = &mut s.datastores[i];
-                let plan = plan_item(self.store.as_ref(), user.id, &device, ds, &name, &luid, content_type, data, &mut commit)?;
-                pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), luid, plan });
+                Command::Move(_) | Command::Copy(_) => {
+                    scope.apply(s, r, std::mem::take(&mut batch))?;
+                    scope.plan_command(s, cmd, &mut batch)?;
+                }
+                _ => {
+                    scope.plan_command(s, cmd, &mut batch)?;
+                }
             }
         }
+        scope.apply(s, r, batch)
+    }
+}
 
-        let ds_name = s.datastores[i].name.clone();
-        let results = if commit.mutations.is_empty() && commit.maps.is_empty() && commit.unmaps.is_empty() {
+/// What to do with one incoming item, decided before the commit.
+enum Plan {
+    /// Mutation `index` of the batch's commit; `ok` is the status once it is applied, and
+    /// `send_back` a command for the server's package 4 (a merged item).
+    Mutate { index: usize, ok: StatusCode, send_back: Option<Box<Command>> },
+    /// Nothing to change (slow-sync match, conflict lost, failure): answer with this status.
+    Answer(StatusCode),
+}
+
+impl Plan {
+    fn succeeds(&self) -> bool {
+        match self {
+            Plan::Mutate { .. } => true,
+            Plan::Answer(code) => code.is_success(),
+        }
+    }
+}
+
+/// One status to send once the batch is committed (or rolled back).
+struct Pending {
+    no_resp: bool,
+    cmd_id: u32,
+    cmd: CmdName,
+    /// The item's LUID (none for Atomic/Sequence themselves).
+    source_ref: Option<String>,
+    plan: Plan,
+}
+
+/// Changes committed in one store transaction, with the statuses that depend on them.
+#[derive(Default)]
+struct Batch {
+    commit: Commit,
+    pending: Vec<Pending>,
+}
+
+/// The session-wide facts planning needs.
+struct Scope<'a> {
+    store: &'a dyn Store,
+    user: UserId,
+    device: &'a str,
+    /// Index of the datastore in the session.
+    ds: usize,
+    /// Content type assumed for items that name none.
+    default_type: String,
+    policy: ConflictPolicy,
+    now: i64,
+}
+
+/// The planning-time state of a datastore an Atomic may have to restore.
+struct Saved {
+    map: HashMap<String, String>,
+    rev: HashMap<String, String>,
+    touched: HashSet<String>,
+    slow_index: Option<HashMap<String, Vec<String>>>,
+}
+
+impl Saved {
+    fn of(ds: &DsState) -> Saved {
+        Saved {
+            map: ds.map.clone(),
+            rev: ds.rev.clone(),
+            touched: ds.touched.clone(),
+            slow_index: ds.slow_index.clone(),
+        }
+    }
+
+    fn restore(self, ds: &mut DsState) {
+        (ds.map, ds.rev, ds.touched, ds.slow_index) = (self.map, self.rev, self.touched, self.slow_index);
+    }
+}
+
+impl Scope<'_> {
+    /// Commits a batch and sends its statuses.
+    fn apply(&self, s: &mut Session, r: &mut ReplyBuilder, batch: Batch) -> Result<(), StoreError> {
+        let ds = &mut s.datastores[self.ds];
+        let results = if is_empty(&batch.commit) {
             Vec::new()
         } else {
-            self.store.commit(user.id, &device, &ds_name, &commit)?
+            self.store.commit(self.user, self.device, &ds.name, &batch.commit)?
         };
-        let ds = &mut s.datastores[i];
-        for p in pending {
-            let code = match p.plan {
-                Plan::Answer(code) => code,
-                Plan::Mutate { index, added } => match results.get(index) {
-                    Some(Applied::Done { guid }) => {
-                        if let Some(old) = ds.map.insert(p.luid.clone(), guid.clone()) {
+        settle(ds, r, batch, &results);
+        Ok(())
+    }
+
+    /// An Atomic inside the Sync: all its commands in one commit, or none of them.
+    fn atomic(&self, s: &mut Session, r: &mut ReplyBuilder, a: &Atomic) -> Result<(), StoreError> {
+        let saved = Saved::of(&s.datastores[self.ds]);
+        let mut batch = Batch::default();
+        let mut ok = true;
+        for cmd in &a.commands {
+            match self.plan_command(s, cmd, &mut batch) {
+                Ok(done) => ok &= done,
+                Err(e) => {
+                    saved.restore(&mut s.datastores[self.ds]);
+                    return Err(e);
+                }
+            }
+        }
+        let ds = &mut s.datastores[self.ds];
+        let results = match ok {
+            false => None,
+            true if is_empty(&batch.commit) => Some(Vec::new()),
+            true => match self.store.commit(self.user, self.device, &ds.name, &batch.commit) {
+                Ok(results) => Some(results),
+                Err(e) => {
+                    tracing::error!(error = %e, "store failure committing an Atomic: rolled back");
+                    None
+                }
+            },
+        };
+        let code = if results.is_some() { StatusCode::Ok } else { StatusCode::AtomicFailed };
+        if !a.no_resp {
+            r.status(a.cmd_id, CmdName::Atomic, code);
+        }
+        match results {
+            Some(results) => settle(ds, r, batch, &results),
+            None => {
+                tracing::info!(datastore = %ds.name, "Atomic failed: nothing of it applied (507)");
+                saved.restore(ds);
+                for p in batch.pending {
+                    let code = match p.plan {
+                        Plan::Answer(code) if !code.is_success() => code,
+                        _ => StatusCode::AtomicRollBackOk,
+                    };
+                    answer(r, p, code);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans one command into `batch`. Returns false when it (or an item of it) failed.
+    fn plan_command(&self, s: &mut Session, cmd: &Command, batch: &mut Batch) -> Result<bool, StoreError> {
+        let (cmd_id, no_resp, name, meta, items) = match cmd {
+            Command::Add(c) => (c.cmd_id, c.no_resp, CmdName::Add, &c.meta, &c.items),
+            Command::Replace(c) => (c.cmd_id, c.no_resp, CmdName::Replace, &c.meta, &c.items),
+            Command::Delete(c) => (c.cmd_id, c.no_resp, CmdName::Delete, &c.meta, &c.items),
+            Command::Copy(c) => (c.cmd_id, c.no_resp, CmdName::Copy, &c.meta, &c.items),
+            Command::Move(c) => (c.cmd_id, c.no_resp, CmdName::Move, &c.meta, &c.items),
+            Command::Sequence(q) => {
+                batch.pending.push(Pending {
+                    no_resp: q.no_resp,
+                    cmd_id: q.cmd_id,
+                    cmd: CmdName::Sequence,
+                    source_ref: None,
+                    plan: Plan::Answer(StatusCode::Ok),
+                });
+                let mut ok = true;
+                for inner in &q.commands {
+                    if ok {
+                        ok = self.plan_command(s, inner, batch)?;
+                    } else {
+                        not_executed(inner, batch);
+                    }
+                }
+                return Ok(ok);
+            }
+            other => {
+                tracing::info!(cmd = other.name().as_str(), "command not supported inside this Sync: 406");
+                batch.pending.push(Pending {
+                    no_resp: false,
+                    cmd_id: other.cmd_id(),
+                    cmd: other.name(),
+                    source_ref: None,
+                    plan: Plan::Answer(StatusCode::OptionalFeatureNotSupported),
+                });
+                return Ok(false);
+            }
+        };
+        let cmd_type = meta.as_ref().and_then(|m| m.type_.clone());
+        let mut ok = true;
+        for item in items {
+            let luid = item_luid(&name, item);
+            let plan = if name == CmdName::Move {
+                self.plan_move(&mut s.datastores[self.ds], &luid, item, &mut batch.commit)?
+            } else {
+                let content_type = item.meta.as_ref().and_then(|m| m.type_.clone()).or_else(|| cmd_type.clone());
+                match reassemble(s, self.ds, &name, &luid, content_type, item, meta.as_ref().and_then(|m| m.size)) {
+                    Reassembly::Complete(data, content_type) => {
+                        let content_type = content_type.unwrap_or_else(|| self.default_type.clone());
+                        let ds = &mut s.datastores[self.ds];
+                        if name == CmdName::Copy {
+                            self.plan_copy(ds, &luid, item, content_type, data, &mut batch.commit)?
+                        } else {
+                            self.plan_item(ds, &name, &luid, content_type, data, &mut batch.commit)?
+                        }
+                    }
+                    Reassembly::Partial => Plan::Answer(StatusCode::ChunkAccepted),
+                    Reassembly::Failed(code) => Plan::Answer(code),
+                }
+            };
+            ok &= plan.succeeds();
+            batch.pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), source_ref: Some(luid), plan });
+        }
+        Ok(ok)
+    }
+
+    /// Decides what one complete Add/Replace/Delete item does; pushes its mutation (and map)
+    /// into `commit`.
+    fn plan_item(
+        &self,
+        ds: &mut DsState,
+        cmd: &CmdName,
+        luid: &str,
+        content_type: String,
+        data: Vec<u8>,
+        commit: &mut Commit,
+    ) -> Result<Plan, StoreError> {
+        if ds.direction == Direction::FromServer {
+            return Ok(Plan::Answer(StatusCode::Forbidden));
+        }
+        let mapped = ds.map.get(luid).cloned();
+        if *cmd == CmdName::Delete {
+            return self.plan_delete(ds, luid, mapped, commit);
+        }
+        let is_add = *cmd == CmdName::Add;
+        if ds.slow {
+            // Slow sync / refresh: match what the client sends against what we have.
+            if let Some(guid) = mapped {
+                ds.touched.insert(guid.clone());
+                return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
+            }
+            let key = content_key(&content_type, &data);
+            let index = slow_index(self.store, self.user, ds)?;
+            if let Some(guid) = index.get_mut(&key).and_then(Vec::pop) {
+                ds.map.insert(luid.to_string(), guid.clone());
+                ds.rev.insert(guid.clone(), luid.to_string());
+                ds.touched.insert(guid.clone());
+                commit.maps.push(MapUpdate::Pair { luid: luid.to_string(), guid });
+                // SCTS requires 201 for an Add even when it matched an existing item.
+                return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
+            }
+            return Ok(add_new(commit, luid, None, content_type, data, StatusCode::ItemAdded));
+        }
+        let Some(guid) = mapped else {
+            return Ok(add_new(commit, luid, None, content_type, data, StatusCode::ItemAdded));
+        };
+        let Some(current) = self.store.item(self.user, &ds.name, &guid)? else {
+            // Deleted on the server, modified by the client: the modification wins (conflict.rs).
+            tracing::info!(datastore = %ds.name, %guid, "client changed an item deleted on the server: added again");
+            return Ok(add_new(commit, luid, None, content_type, data, StatusCode::ItemAdded));
+        };
+        let conflict = ds.direction == Direction::TwoWay
+            && server_changed(self.store, self.user, self.device, ds)?.contains(&guid);
+        if !conflict {
+            commit.mutations.push(Mutation::Replace { guid, parent: current.parent, content_type, data });
+            return Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back: None });
+        }
+        let resolution = conflict::resolve(self.policy, &current.content_type, &current.data, &data, self.now);
+        let ok = conflict::status(&resolution);
+        tracing::info!(datastore = %ds.name, %guid, policy = ?self.policy, status = ok.code(), "conflict: both sides changed the item");
+        Ok(match resolution {
+            Resolution::ServerWins => Plan::Answer(ok),
+            Resolution::ClientWins => {
+                commit.mutations.push(Mutation::Replace { guid, parent: current.parent, content_type, data });
+                Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: None }
+            }
+            Resolution::Duplicate => add_new(commit, luid, current.parent, content_type, data, ok),
+            Resolution::Merged(merged) => {
+                let send_back = server_sync::replace(luid, &current.content_type, merged.clone());
+                commit.mutations.push(Mutation::Replace {
+                    guid,
+                    parent: current.parent,
+                    content_type: current.content_type,
+                    data: merged,
+                });
+                Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: Some(Box::new(send_back)) }
+            }
+        })
+    }
+
+    /// A Delete; against a modification by someone else, the modification wins (conflict.rs).
+    fn plan_delete(
+        &self,
+        ds: &mut DsState,
+        luid: &str,
+        mapped: Option<String>,
+        commit: &mut Commit,
+    ) -> Result<Plan, StoreError> {
+        let Some(guid) = mapped else { return Ok(Plan::Answer(StatusCode::NotFound)) };
+        commit.unmaps.push(luid.to_string());
+        if ds.direction == Direction::TwoWay
+            && !ds.slow
+            && server_changed(self.store, self.user, self.device, ds)?.contains(&guid)
+        {
+            tracing::info!(datastore = %ds.name, %guid, "client deleted an item modified on the server: kept, sent again (419)");
+            ds.map.remove(luid);
+            ds.rev.remove(&guid);
+            return Ok(Plan::Answer(StatusCode::ConflictServerWon));
+        }
+        commit.mutations.push(Mutation::Delete { guid });
+        Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back: None })
+    }
+
+    /// Copy: a new item with the Item's Data, or the content of the item its Target names.
+    fn plan_copy(
+        &self,
+        ds: &mut DsState,
+        luid: &str,
+        item: &Item,
+        content_type: String,
+        data: Vec<u8>,
+        commit: &mut Commit,
+    ) -> Result<Plan, StoreError> {
+        if ds.direction == Direction::FromServer {
+            return Ok(Plan::Answer(StatusCode::Forbidden));
+        }
+        if luid.is_empty() {
+            return Ok(Plan::Answer(StatusCode::BadRequest));
+        }
+        let original = match item.target.as_ref().map(|t| t.loc_uri.as_str()) {
+            Some(t) => match ds.map.get(t).cloned().or_else(|| ds.rev.contains_key(t).then(|| t.to_string())) {
+                Some(guid) => self.store.item(self.user, &ds.name, &guid)?,
+                None => None,
+            },
+            None => None,
+        };
+        let parent = match (&item.source_parent, &item.target_parent) {
+            (None, None) => original.as_ref().and_then(|o| o.parent.clone()),
+            _ => match self.parent(ds, item)? {
+                Some(p) => Some(p),
+                None => return Ok(Plan::Answer(StatusCode::NotFound)),
+            },
+        };
+        let (content_type, data) = match (item.data.is_some(), original) {
+            (true, _) => (content_type, data),
+            (false, Some(o)) => (o.content_type, o.data),
+            (false, None) => return Ok(Plan::Answer(StatusCode::NotFound)),
+        };
+        Ok(add_new(commit, luid, parent, content_type, data, StatusCode::ItemAdded))
+    }
+
+    /// Move: the item keeps its content and gets the parent the Item names.
+    fn plan_move(&self, ds: &mut DsState, luid: &str, item: &Item, commit: &mut Commit) -> Result<Plan, StoreError> {
+        if ds.direction == Direction::FromServer {
+            return Ok(Plan::Answer(StatusCode::Forbidden));
+        }
+        let current = match ds.map.get(luid) {
+            Some(guid) => self.store.item(self.user, &ds.name, guid)?,
+            None => None,
+        };
+        let Some(current) = current else {
+            tracing::info!(datastore = %ds.name, luid, "Move of an unknown item: 428");
+            return Ok(Plan::Answer(StatusCode::MoveFailed));
+        };
+        let Some(parent) = self.parent(ds, item)? else {
+            tracing::info!(datastore = %ds.name, luid, "Move to a parent that is not a mapped item: 428");
+            return Ok(Plan::Answer(StatusCode::MoveFailed));
+        };
+        if self.is_within(ds, &parent, &current.guid)? {
+            tracing::info!(datastore = %ds.name, luid, "Move into itself: 428");
+            return Ok(Plan::Answer(StatusCode::MoveFailed));
+        }
+        // The device's Replace hides a server change to the content: send that along.
+        let changed = ds.direction == Direction::TwoWay
+            && !ds.slow
+            && server_changed(self.store, self.user, self.device, ds)?.contains(&current.guid);
+        let send_back =
+            changed.then(|| Box::new(server_sync::replace(luid, &current.content_type, current.data.clone())));
+        commit.mutations.push(Mutation::Replace {
+            guid: current.guid,
+            parent: Some(parent),
+            content_type: current.content_type,
+            data: current.data,
+        });
+        Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back })
+    }
+
+    /// The GUID of the parent an Item names (SourceParent: client LUID; TargetParent: server
+    /// GUID), if it is a mapped, existing item.
+    fn parent(&self, ds: &DsState, item: &Item) -> Result<Option<String>, StoreError> {
+        let guid = match (&item.source_parent, &item.target_parent) {
+            (Some(luid), _) => ds.map.get(luid).cloned(),
+            (None, Some(guid)) => ds.rev.contains_key(guid).then(|| guid.clone()),
+            (None, None) => None,
+        };
+        match guid {
+            Some(g) if self.store.item(self.user, &ds.name, &g)?.is_some() => Ok(Some(g)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether `folder` is `item` or lies below it (a Move there would make a cycle).
+    fn is_within(&self, ds: &DsState, folder: &str, item: &str) -> Result<bool, StoreError> {
+        let mut at = Some(folder.to_string());
+        for _ in 0..256 {
+            match at {
+                Some(g) if g == item => return Ok(true),
+                Some(g) => at = self.store.item(self.user, &ds.name, &g)?.and_then(|i| i.parent),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The LUID an item is known by: Copy and Move name it in Source only; others fall back to
+/// Target.
+fn item_luid(cmd: &CmdName, item: &Item) -> String {
+    let source = item.source.as_ref().map(|x| x.loc_uri.clone());
+    match cmd {
+        CmdName::Copy | CmdName::Move => source.unwrap_or_default(),
+        _ => source.or_else(|| item.target.as_ref().map(|t| t.loc_uri.clone())).unwrap_or_default(),
+    }
+}
+
+fn is_empty(commit: &Commit) -> bool {
+    commit.mutations.is_empty() && commit.maps.is_empty() && commit.unmaps.is_empty()
+}
+
+/// A new item mapped to `luid`.
+fn add_new(
+    commit: &mut Commit,
+    luid: &str,
+    parent: Option<String>,
+    content_type: String,
+    data: Vec<u8>,
+    ok: StatusCode,
+) -> Plan {
+    commit.mutations.push(Mutation::Add { parent, content_type, data });
+    let index = commit.mutations.len() - 1;
+    commit.maps.push(MapUpdate::ToNewItem { luid: luid.to_string(), index });
+    Plan::Mutate { index, ok, send_back: None }
+}
+
+/// 215 for a command of a Sequence after a failure (one status per item, as for executed ones).
+fn not_executed(cmd: &Command, batch: &mut Batch) {
+    let items: &[Item] = match cmd {
+        Command::Add(c) => &c.items,
+        Command::Replace(c) => &c.items,
+        Command::Delete(c) => &c.items,
+        Command::Copy(c) => &c.items,
+        Command::Move(c) => &c.items,
+        _ => &[],
+    };
+    let no_resp = match cmd {
+        Command::Add(c) => c.no_resp,
+        Command::Replace(c) => c.no_resp,
+        Command::Delete(c) => c.no_resp,
+        Command::Copy(c) => c.no_resp,
+        Command::Move(c) => c.no_resp,
+        Command::Atomic(c) => c.no_resp,
+        Command::Sequence(c) => c.no_resp,
+        _ => false,
+    };
+    let refs: Vec<Option<String>> =
+        if items.is_empty() { vec![None] } else { items.iter().map(|i| Some(item_luid(&cmd.name(), i))).collect() };
+    for source_ref in refs {
+        batch.pending.push(Pending {
+            no_resp,
+            cmd_id: cmd.cmd_id(),
+            cmd: cmd.name(),
+            source_ref,
+            plan: Plan::Answer(StatusCode::NotExecuted),
+        });
+    }
+}
+
+/// After the commit: the session's map follows the store's, and each item gets its status.
+fn settle(ds: &mut DsState, r: &mut ReplyBuilder, batch: Batch, results: &[Applied]) {
+    for p in batch.pending {
+        let code = match &p.plan {
+            Plan::Answer(code) => *code,
+            Plan::Mutate { index, ok, send_back } => match results.get(*index) {
+                Some(Applied::Done { guid }) => {
+                    let luid = p.source_ref.clone().unwrap_or_default();
+                    if matches!(batch.commit.mutations.get(*index), Some(Mutation::Delete { .. })) {
+                        ds.map.remove(&luid);
+                        ds.rev.remove(guid);
+                    } else {
+                        if let Some(old) = ds.map.insert(luid.clone(), guid.clone()) {
                             if old != *guid {
                                 ds.rev.remove(&old);
                             }
                         }
-                        if matches!(commit.mutations.get(index), Some(Mutation::Delete { .. })) {
-                            ds.map.remove(&p.luid);
-                            ds.rev.remove(guid);
-                        } else {
-                            ds.rev.insert(guid.clone(), p.luid.clone());
-                            ds.touched.insert(guid.clone());
-                        }
-                        if added {
-                            StatusCode::ItemAdded
-                        } else {
-                            StatusCode::Ok
-                        }
+                        ds.rev.insert(guid.clone(), luid);
+                        ds.touched.insert(guid.clone());
                     }
-                    Some(Applied::NotFound) => StatusCode::ItemNotDeleted,
-                    None => StatusCode::CommandFailed,
+                    if let Some(cmd) = send_back {
+                        ds.outgoing.push_back(*cmd.clone());
+                    }
+                    *ok
+                }
+                Some(Applied::NotFound) => match p.cmd {
+                    CmdName::Delete => StatusCode::ItemNotDeleted,
+                    CmdName::Move => StatusCode::MoveFailed,
+                    _ => StatusCode::CommandFailed,
                 },
-            };
-            if !p.no_resp {
-                let st = r.status(p.cmd_id, p.cmd, code);
-                st.source_refs = vec![p.luid];
-            }
-        }
-        Ok(())
+                None => StatusCode::CommandFailed,
+            },
+        };
+        answer(r, p, code);
+    }
+}
+
+fn answer(r: &mut ReplyBuilder, p: Pending, code: StatusCode) {
+    if p.no_resp {
+        return;
+    }
+    let st = r.status(p.cmd_id, p.cmd, code);
+    if let Some(luid) = p.source_ref {
+        st.source_refs = vec![luid];
     }
 }
 
@@ -139,7 +599,15 @@ enum Reassembly {
 }
 
 /// Large objects (PROTOCOL.md §1.7): chunks with MoreData are buffered (213) until the last.
-fn reassemble(s: &mut Session, ds: usize, cmd: &CmdName, luid: &str, ct: Option<String>, item: &Item, cmd_size: Option<u64>) -> Reassembly {
+fn reassemble(
+    s: &mut Session,
+    ds: usize,
+    cmd: &CmdName,
+    luid: &str,
+    ct: Option<String>,
+    item: &Item,
+    cmd_size: Option<u64>,
+) -> Reassembly {
     let bytes = match &item.data {
         Some(Data::Bytes(b)) => b.clone(),
         Some(_) | None => Vec::new(),
@@ -166,7 +634,14 @@ fn reassemble(s: &mut Session, ds: usize, cmd: &CmdName, luid: &str, ct: Option<
                 tracing::warn!("a large object was abandoned by the client");
             }
             if item.more_data {
-                s.chunk = Some(Chunk { datastore: ds_name, luid: luid.to_string(), cmd: cmd.clone(), content_type: ct, declared, data: bytes });
+                s.chunk = Some(Chunk {
+                    datastore: ds_name,
+                    luid: luid.to_string(),
+                    cmd: cmd.clone(),
+                    content_type: ct,
+                    declared,
+                    data: bytes,
+                });
                 Reassembly::Partial
             } else {
                 Reassembly::Complete(bytes, ct)
@@ -175,71 +650,12 @@ fn reassemble(s: &mut Session, ds: usize, cmd: &CmdName, luid: &str, ct: Option<
     }
 }
 
-/// Decides what one complete incoming item does; pushes its mutation (and map) into `commit`.
-#[allow(clippy::too_many_arguments)]
-fn plan_item(
+/// Stored items not mapped to this device, by content key (built once per session).
+fn slow_index<'a>(
     store: &dyn Store,
     user: UserId,
-    device: &str,
-    ds: &mut DsState,
-    cmd: &CmdName,
-    luid: &str,
-    content_type: String,
-    data: Vec<u8>,
-    commit: &mut Commit,
-) -> Result<Plan, StoreError> {
-    if ds.direction == Direction::FromServer {
-        return Ok(Plan::Answer(StatusCode::Forbidden));
-    }
-    let mapped = ds.map.get(luid).cloned();
-    if *cmd == CmdName::Delete {
-        let Some(guid) = mapped else { return Ok(Plan::Answer(StatusCode::NotFound)) };
-        commit.unmaps.push(luid.to_string());
-        commit.mutations.push(Mutation::Delete { guid });
-        return Ok(Plan::Mutate { index: commit.mutations.len() - 1, added: false });
-    }
-    let is_add = *cmd == CmdName::Add;
-    if ds.slow {
-        // Slow sync / refresh: match what the client sends against what we have.
-        if let Some(guid) = mapped {
-            ds.touched.insert(guid.clone());
-            return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
-        }
-        let key = content_key(&content_type, &data);
-        let index = slow_index(store, user, ds)?;
-        if let Some(guid) = index.get_mut(&key).and_then(Vec::pop) {
-            ds.map.insert(luid.to_string(), guid.clone());
-            ds.rev.insert(guid.clone(), luid.to_string());
-            ds.touched.insert(guid.clone());
-            commit.maps.push(MapUpdate::Pair { luid: luid.to_string(), guid });
-            // SCTS requires 201 for an Add even when it matched an existing item.
-            return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
-        }
-        commit.mutations.push(Mutation::Add { parent: None, content_type, data });
-        let index = commit.mutations.len() - 1;
-        commit.maps.push(MapUpdate::ToNewItem { luid: luid.to_string(), index });
-        return Ok(Plan::Mutate { index, added: true });
-    }
-    match mapped {
-        Some(guid) => {
-            if server_changed(store, user, device, ds)?.contains(&guid) {
-                tracing::info!(datastore = %ds.name, %guid, "conflict: both sides changed the item; server wins (419)");
-                return Ok(Plan::Answer(StatusCode::ConflictServerWon));
-            }
-            commit.mutations.push(Mutation::Replace { guid, parent: None, content_type, data });
-            Ok(Plan::Mutate { index: commit.mutations.len() - 1, added: false })
-        }
-        None => {
-            commit.mutations.push(Mutation::Add { parent: None, content_type, data });
-            let index = commit.mutations.len() - 1;
-            commit.maps.push(MapUpdate::ToNewItem { luid: luid.to_string(), index });
-            Ok(Plan::Mutate { index, added: true })
-        }
-    }
-}
-
-/// Stored items not mapped to this device, by content key (built once per session).
-fn slow_index<'a>(store: &dyn Store, user: UserId, ds: &'a mut DsState) -> Result<&'a mut HashMap<String, Vec<String>>, StoreError> {
+    ds: &'a mut DsState,
+) -> Result<&'a mut HashMap<String, Vec<String>>, StoreError> {
     if ds.slow_index.is_none() {
         let mut index: HashMap<String, Vec<String>> = HashMap::new();
         for it in store.items(user, &ds.name)? {
@@ -253,7 +669,12 @@ fn slow_index<'a>(store: &dyn Store, user: UserId, ds: &'a mut DsState) -> Resul
 }
 
 /// Items changed by anyone but this device since the last sync (computed once per session).
-fn server_changed<'a>(store: &dyn Store, user: UserId, device: &str, ds: &'a mut DsState) -> Result<&'a HashSet<String>, StoreError> {
+fn server_changed<'a>(
+    store: &dyn Store,
+    user: UserId,
+    device: &str,
+    ds: &'a mut DsState,
+) -> Result<&'a HashSet<String>, StoreError> {
     if ds.server_changed.is_none() {
         let since = ds.anchor.as_ref().map_or(0, |a| a.synced_seq);
         let me = Origin::Device(device.to_string());

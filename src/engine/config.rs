@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::engine::conflict::ConflictPolicy;
+
 /// What the engine needs to know from the configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +27,10 @@ pub struct DatastoreConfig {
     /// Content types accepted, preferred first, each `type` or `type;version` (e.g.
     /// `text/x-vcard;2.1`).
     pub content_types: Vec<String>,
+    /// How a client change colliding with a server change is resolved (PROTOCOL.md §3.6):
+    /// `server-wins` (default), `client-wins`, `newer-wins`, `duplicate` or `merge`.
+    #[serde(default)]
+    pub conflict_policy: ConflictPolicy,
 }
 
 /// Authentication policy.
@@ -66,6 +72,40 @@ impl Default for AuthConfig {
 
 impl DatastoreConfig {
     pub fn new(name: &str, content_types: &[&str]) -> DatastoreConfig {
-        DatastoreConfig { name: name.into(), content_types: content_types.iter().map(|s| s.to_string()).collect() }
+        DatastoreConfig {
+            name: name.into(),
+            content_types: content_types.iter().map(|s| s.to_string()).collect(),
+            conflict_policy: ConflictPolicy::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn conflict_policy_defaults_to_server_wins_and_is_read() {
+        let ds: DatastoreConfig = toml::from_str("name = \"c\"\ncontent_types = []\n").unwrap();
+        assert_eq!(ds.conflict_policy, ConflictPolicy::ServerWins);
+        let ds: DatastoreConfig =
+            toml::from_str("name = \"c\"\ncontent_types = []\nconflict_policy = \"newer-wins\"\n").unwrap();
+        assert_eq!(ds.conflict_policy, ConflictPolicy::NewerWins);
+        assert!(toml::from_str::<DatastoreConfig>("name = \"c\"\ncontent_types = []\nconflict_policy = \"last\"\n")
+            .is_err());
+        assert!(toml::from_str::<DatastoreConfig>("name = \"c\"\ncontent_types = []\nconflicts = 1\n").is_err());
+    }
+
+    #[test]
+    fn example_file_sets_policies() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
+        let config = crate::config::Config::load(&path).unwrap();
+        let policies: Vec<ConflictPolicy> = config.engine.datastores.iter().map(|d| d.conflict_policy).collect();
+        assert_eq!(
+            policies,
+            [ConflictPolicy::ServerWins, ConflictPolicy::Merge, ConflictPolicy::ServerWins, ConflictPolicy::ServerWins]
+        );
     }
 }

@@ -6,7 +6,12 @@ use crate::proto::{CtInfo, Data, DataStore, DevInf, Item, Meta, Results, Source,
 
 /// The server's DevInf for a session of `version`; `source_ref` gives, per configured
 /// datastore, the string the client used in its Alert (newer Nokias require it echoed).
-pub(crate) fn server_devinf(cfg: &EngineConfig, version: Version, dev_id: &str, source_ref: impl Fn(&str) -> String) -> DevInf {
+pub(crate) fn server_devinf(
+    cfg: &EngineConfig,
+    version: Version,
+    dev_id: &str,
+    source_ref: impl Fn(&str) -> String,
+) -> DevInf {
     let split = |ct: &str| {
         let (t, v) = ct.split_once(';').unwrap_or((ct, ""));
         CtInfo { ct_type: t.to_string(), ver_ct: v.to_string() }
@@ -48,7 +53,14 @@ pub(crate) fn server_devinf(cfg: &EngineConfig, version: Version, dev_id: &str, 
 }
 
 /// The Results command answering a Get of the server's DevInf.
-pub(crate) fn results(get_cmd_id: u32, msg_ref: u32, target_uri: &str, devinf: DevInf, version: Version, encoding: Encoding) -> Results {
+pub(crate) fn results(
+    get_cmd_id: u32,
+    msg_ref: u32,
+    target_uri: &str,
+    devinf: DevInf,
+    version: Version,
+    encoding: Encoding,
+) -> Results {
     Results {
         cmd_id: 0,
         msg_ref: Some(msg_ref),

@@ -22,12 +22,8 @@ const VOLATILE: &[&str] = &["PRODID", "REV", "UID", "DTSTAMP", "LAST-MODIFIED", 
 
 fn vobject_key(text: &str) -> String {
     let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "");
-    let mut lines: Vec<String> = unfolded
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .filter_map(normalise_line)
-        .collect();
+    let mut lines: Vec<String> =
+        unfolded.lines().map(str::trim_end).filter(|l| !l.is_empty()).filter_map(normalise_line).collect();
     lines.sort();
     lines.join("\n")
 }
@@ -47,7 +43,9 @@ fn normalise_line(line: &str) -> Option<String> {
             let p = p.strip_prefix("TYPE=").map(str::to_string).unwrap_or(p);
             p.split(',').map(str::to_string).collect::<Vec<_>>()
         })
-        .filter(|p| !p.is_empty() && p != "CHARSET=UTF-8" && p != "ENCODING=8BIT" && p != "PREF" && p != "X-EVOLUTION-UI-SLOT")
+        .filter(|p| {
+            !p.is_empty() && p != "CHARSET=UTF-8" && p != "ENCODING=8BIT" && p != "PREF" && p != "X-EVOLUTION-UI-SLOT"
+        })
         .collect();
     params.sort();
     params.dedup();

@@ -10,6 +10,7 @@ mod alert;
 mod auth;
 mod client_sync;
 mod config;
+mod conflict;
 mod devinf;
 mod matching;
 mod reply;
@@ -17,6 +18,7 @@ mod server_sync;
 mod session;
 
 pub use config::{AuthConfig, DatastoreConfig, EngineConfig};
+pub use conflict::ConflictPolicy;
 pub use session::Session;
 
 use std::sync::Arc;
@@ -73,5 +75,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod conflict_tests;
 #[cfg(test)]
 mod tests;

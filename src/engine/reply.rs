@@ -1,8 +1,6 @@
 //! Building one reply message: header, CmdID numbering, statuses in the order commands arrived.
 
-use crate::proto::{
-    Chal, CmdName, Command, Data, Header, Item, Message, Meta, Source, Status, StatusCode, Target,
-};
+use crate::proto::{Chal, CmdName, Command, Data, Header, Item, Message, Meta, Source, Status, StatusCode, Target};
 
 /// A reply under construction.
 #[derive(Debug)]
@@ -55,16 +53,16 @@ impl ReplyBuilder {
     pub(crate) fn header_status(&mut self, incoming: &Header, code: StatusCode, chal: Option<Chal>) {
         let id = self.cmd_id();
         self.msg.body.push(Command::Status(Status {
-                cmd_id: id,
-                msg_ref: Some(incoming.msg_id),
-                cmd_ref: 0,
-                cmd: CmdName::SyncHdr,
-                target_refs: vec![incoming.target.loc_uri.clone()],
-                source_refs: vec![incoming.source.loc_uri.clone()],
-                cred: None,
-                chal,
-                data: code,
-                items: Vec::new(),
+            cmd_id: id,
+            msg_ref: Some(incoming.msg_id),
+            cmd_ref: 0,
+            cmd: CmdName::SyncHdr,
+            target_refs: vec![incoming.target.loc_uri.clone()],
+            source_refs: vec![incoming.source.loc_uri.clone()],
+            cred: None,
+            chal,
+            data: code,
+            items: Vec::new(),
         }));
     }
 
@@ -105,7 +103,9 @@ impl ReplyBuilder {
 pub(crate) fn estimate(cmd: &Command) -> usize {
     fn item(i: &Item) -> usize {
         let data = match &i.data {
-            Some(Data::Bytes(b)) => b.len() + b.iter().filter(|&&c| matches!(c, b'\r' | b'&' | b'<' | b'>')).count() * 5,
+            Some(Data::Bytes(b)) => {
+                b.len() + b.iter().filter(|&&c| matches!(c, b'\r' | b'&' | b'<' | b'>')).count() * 5
+            }
             Some(_) => 4096,
             None => 0,
         };

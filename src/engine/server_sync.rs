@@ -26,14 +26,20 @@ impl Engine {
                     .collect();
                 if !doomed.is_empty() {
                     tracing::info!(datastore = %ds.name, deleted = doomed.len(), "refresh from client removes items the client does not have");
-                    self.store.commit(user.id, &device, &ds.name, &Commit { mutations: doomed, ..Default::default() })?;
+                    self.store.commit(
+                        user.id,
+                        &device,
+                        &ds.name,
+                        &Commit { mutations: doomed, ..Default::default() },
+                    )?;
                 }
             }
             ds.snapshot_seq = self.store.current_seq(user.id)?;
             if ds.direction == Direction::FromClient {
                 continue;
             }
-            let mut out = Vec::new();
+            // Merged items the client's Sync left to send back come first.
+            let mut out: Vec<Command> = std::mem::take(&mut ds.outgoing).into();
             if ds.slow {
                 for it in self.store.items(user.id, &ds.name)? {
                     if !ds.rev.contains_key(&it.guid) {
@@ -123,7 +129,8 @@ fn add(guid: &str, content_type: &str, data: Vec<u8>) -> Command {
     })
 }
 
-fn replace(luid: &str, content_type: &str, data: Vec<u8>) -> Command {
+/// A Replace of the client's item `luid`.
+pub(crate) fn replace(luid: &str, content_type: &str, data: Vec<u8>) -> Command {
     Command::Replace(Replace {
         meta: Some(Meta::with_type(content_type)),
         items: vec![Item { target: Some(Target::uri(luid)), data: Some(Data::Bytes(data)), ..Default::default() }],
@@ -132,5 +139,8 @@ fn replace(luid: &str, content_type: &str, data: Vec<u8>) -> Command {
 }
 
 fn delete(luid: &str) -> Command {
-    Command::Delete(Delete { items: vec![Item { target: Some(Target::uri(luid)), ..Default::default() }], ..Default::default() })
+    Command::Delete(Delete {
+        items: vec![Item { target: Some(Target::uri(luid)), ..Default::default() }],
+        ..Default::default()
+    })
 }

@@ -6,9 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use crate::engine::auth::{authenticate, AuthOutcome};
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::{devinf, Context, Engine, Reply};
-use crate::proto::{
-    AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version,
-};
+use crate::proto::{AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version};
 use crate::store::{Commit, DeviceRecord, StoreError, SyncAnchor, User};
 
 /// Where the session is in the package sequence.
@@ -235,7 +233,8 @@ impl Engine {
                 Ok(())
             }
             Command::Get(g) => {
-                let target = g.items.first().and_then(|i| i.target.as_ref()).map(|t| t.loc_uri.clone()).unwrap_or_default();
+                let target =
+                    g.items.first().and_then(|i| i.target.as_ref()).map(|t| t.loc_uri.clone()).unwrap_or_default();
                 if !target.to_ascii_lowercase().contains("devinf") {
                     r.status(g.cmd_id, CmdName::Get, StatusCode::NotFound).target_refs = vec![target];
                     return Ok(());
@@ -253,12 +252,19 @@ impl Engine {
                 r.push(Command::Results(devinf::results(g.cmd_id, r.msg_ref(), &target, di, s.version, ctx.encoding)));
                 Ok(())
             }
-            Command::Sync(sync) => self.client_sync(s, r, sync),
+            Command::Sync(sync) => self.client_sync(s, r, sync, ctx.now),
             Command::Map(m) => self.map(s, r, m),
-            Command::Atomic(_) | Command::Sequence(_) | Command::Copy(_) | Command::Move(_) | Command::Search(_) | Command::Exec(_) => {
+            Command::Atomic(_)
+            | Command::Sequence(_)
+            | Command::Copy(_)
+            | Command::Move(_)
+            | Command::Search(_)
+            | Command::Exec(_) => {
                 if !no_resp(cmd) {
-                    r.status(cmd.cmd_id(), cmd.name(), StatusCode::OptionalFeatureNotSupported).items =
-                        vec![Item { data: Some(Data::from("command not supported by this server")), ..Default::default() }];
+                    r.status(cmd.cmd_id(), cmd.name(), StatusCode::OptionalFeatureNotSupported).items = vec![Item {
+                        data: Some(Data::from("command not supported by this server")),
+                        ..Default::default()
+                    }];
                 }
                 Ok(())
             }
@@ -270,17 +276,23 @@ impl Engine {
     }
 
     fn save_devinf(&self, user: &User, device_id: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let mut rec = self.store.device(user.id, device_id)?.unwrap_or_else(|| DeviceRecord {
-            device_id: device_id.to_string(),
-            ..Default::default()
-        });
+        let mut rec = self
+            .store
+            .device(user.id, device_id)?
+            .unwrap_or_else(|| DeviceRecord { device_id: device_id.to_string(), ..Default::default() });
         rec.devinf = Some(bytes);
         self.store.put_device(user.id, &rec)
     }
 
     /// After the commands: move through the packages and add what the server sends.
     /// Returns whether this reply closes a server package (carries Final).
-    fn advance(&self, s: &mut Session, r: &mut ReplyBuilder, client_final: bool, ctx: &Context) -> Result<bool, StoreError> {
+    fn advance(
+        &self,
+        s: &mut Session,
+        r: &mut ReplyBuilder,
+        client_final: bool,
+        ctx: &Context,
+    ) -> Result<bool, StoreError> {
         match s.phase {
             Phase::Init if client_final => {
                 let known = match (&s.user, &s.device) {
@@ -317,7 +329,11 @@ impl Engine {
         let Some(user) = &s.user else { return Ok(()) };
         let device = s.device.clone().unwrap_or_default();
         for ds in &s.datastores {
-            let anchor = SyncAnchor { client_next: ds.client_next.clone(), server_next: ds.server_next.clone(), synced_seq: ds.snapshot_seq };
+            let anchor = SyncAnchor {
+                client_next: ds.client_next.clone(),
+                server_next: ds.server_next.clone(),
+                synced_seq: ds.snapshot_seq,
+            };
             self.store.set_anchor(user.id, &device, &ds.name, &anchor)?;
             // Adds the client never mapped are unknown to it: forget nothing, but they will be
             // sent again as Adds next time because they have no map entry.
@@ -325,7 +341,10 @@ impl Engine {
                 tracing::debug!(datastore = %ds.name, unmapped = ds.awaiting_map.len(), "server adds without map");
             }
         }
-        let mut rec = self.store.device(user.id, &device)?.unwrap_or_else(|| DeviceRecord { device_id: device.clone(), ..Default::default() });
+        let mut rec = self
+            .store
+            .device(user.id, &device)?
+            .unwrap_or_else(|| DeviceRecord { device_id: device.clone(), ..Default::default() });
         rec.last_sync = Some(ctx.now);
         self.store.put_device(user.id, &rec)?;
         tracing::info!(user = %user.name, device = %device, datastores = s.datastores.len(), "session complete");
@@ -336,7 +355,10 @@ impl Engine {
     fn map(&self, s: &mut Session, r: &mut ReplyBuilder, m: &crate::proto::Map) -> Result<(), StoreError> {
         let target = crate::engine::alert::datastore_name(&m.target.loc_uri);
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
-        let found = s.datastores.iter().position(|d| d.name.eq_ignore_ascii_case(&target) || d.alert_target == m.target.loc_uri);
+        let found = s
+            .datastores
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(&target) || d.alert_target == m.target.loc_uri);
         let Some(i) = found else {
             // Maps left over from an interrupted session may come before this session's Alert
             // ("early maps"): store them for any configured datastore.
@@ -344,7 +366,10 @@ impl Engine {
                 let maps = m
                     .items
                     .iter()
-                    .map(|mi| crate::store::MapUpdate::Pair { luid: mi.source.loc_uri.clone(), guid: mi.target.loc_uri.clone() })
+                    .map(|mi| crate::store::MapUpdate::Pair {
+                        luid: mi.source.loc_uri.clone(),
+                        guid: mi.target.loc_uri.clone(),
+                    })
                     .collect();
                 self.store.commit(user.id, &device, &cfg.name, &Commit { maps, ..Default::default() })?;
                 let st = r.status(m.cmd_id, CmdName::Map, StatusCode::Ok);
@@ -378,7 +403,11 @@ impl Engine {
 
 /// An Item addressed to the client's datastore from ours (the server's Alert and Sync).
 pub(crate) fn ds_item(ds: &DsState) -> Item {
-    Item { target: Some(Target::uri(&ds.client_uri)), source: Some(Source::uri(&ds.alert_target)), ..Default::default() }
+    Item {
+        target: Some(Target::uri(&ds.client_uri)),
+        source: Some(Source::uri(&ds.alert_target)),
+        ..Default::default()
+    }
 }
 
 pub(crate) fn alert_code(direction: Direction, slow: bool) -> AlertCode {

@@ -1,6 +1,7 @@
 //! The HTTP server: the only module that touches sockets, hyper and the tokio runtime.
 //!
-//! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`),
+//! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`,
+//! one session at a time per user in `user_locks.rs`),
 //! `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
 //! runs on its own task; the engine runs on blocking threads. Shutdown stops accepting, lets
 //! requests in flight finish for up to [`SHUTDOWN_GRACE`], then returns.
@@ -16,6 +17,7 @@
 mod http;
 mod sessions;
 mod sync;
+mod user_locks;
 
 pub use sessions::SessionToken;
 
@@ -40,6 +42,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use http::HttpResponse;
 use sessions::Sessions;
+use user_locks::UserLocks;
 
 /// How long requests in flight may take to finish after shutdown was asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -61,6 +64,8 @@ struct Shared {
     config: Config,
     engine: Engine,
     sessions: Sessions,
+    /// One session at a time per user ([`user_locks`]).
+    user_locks: UserLocks,
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -98,7 +103,11 @@ impl Server {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let sessions = Sessions::new(Duration::from_secs(config.session_timeout_secs), config.max_sessions);
-        Ok(Server { listener, local_addr, shared: Arc::new(Shared { config, engine, sessions }) })
+        Ok(Server {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared { config, engine, sessions, user_locks: UserLocks::new() }),
+        })
     }
 
     /// The address actually bound.

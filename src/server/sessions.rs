@@ -26,6 +26,7 @@ use hyper::body::Bytes;
 use md5::{Digest as _, Md5};
 use tokio::sync::Mutex as AsyncMutex;
 
+use super::user_locks::UserLease;
 use crate::engine::Session;
 
 /// A session token: 128 random bits as 32 lowercase hex digits, carried as `?sid=` in RespURI.
@@ -61,6 +62,8 @@ pub struct SessionState {
     pub last_msg_id: u32,
     /// The engine said the session is over; only a resend of the last request is answered.
     pub finished: bool,
+    /// The session's hold on its user, from its second message until it ends.
+    pub user_lease: Option<UserLease>,
     last: Option<(BodyDigest, CachedReply)>,
 }
 
@@ -166,7 +169,7 @@ impl BodyDigest {
 
 impl SessionState {
     fn new(session: Session) -> SessionState {
-        SessionState { session, last_msg_id: 0, finished: false, last: None }
+        SessionState { session, last_msg_id: 0, finished: false, user_lease: None, last: None }
     }
 
     /// The reply to the last request if `digest` is that request's.
@@ -179,6 +182,9 @@ impl SessionState {
         self.last = Some((digest, reply));
         self.last_msg_id = msg_id;
         self.finished = finished;
+        if finished {
+            self.user_lease = None;
+        }
     }
 }
 
@@ -254,6 +260,17 @@ impl Sessions {
     pub fn sweep(&self, now: Instant) -> usize {
         let mut table = self.lock();
         sweep_table(&mut table, now, self.timeout)
+    }
+
+    /// How long session `token` has been idle: zero while a request of it is being handled,
+    /// `None` when the session is gone.
+    pub fn idle_for(&self, token: &SessionToken, now: Instant) -> Option<Duration> {
+        let table = self.lock();
+        let slot = table.by_token.get(token)?;
+        if slot.state.try_lock().is_err() {
+            return Some(Duration::ZERO);
+        }
+        Some(now.saturating_duration_since(slot.last_use))
     }
 
     /// Number of sessions held (finished ones included until they expire).

@@ -18,7 +18,8 @@ use tracing::field::Empty;
 use tracing::{debug, error, info_span, warn, Instrument as _, Span};
 
 use super::http::{self, BodyError, HttpResponse};
-use super::sessions::{BodyDigest, CachedReply, HeaderKey, Refusal, RouteKind, Routed, SessionState};
+use super::sessions::{BodyDigest, CachedReply, HeaderKey, Refusal, RouteKind, Routed, SessionState, SessionToken};
+use super::user_locks::{self, Busy};
 use super::Shared;
 use crate::codec::{self, DecodeErrorKind, Encoding};
 use crate::engine::Context;
@@ -158,6 +159,10 @@ async fn call_engine(
     known: (bool, bool),
 ) -> HttpResponse {
     let msg_id = msg.header.msg_id;
+    if let Err(busy) = hold_user_lease(shared, &routed, &mut guard).await {
+        warn!("refused: {busy}, still running after {:?}", user_locks::WAIT);
+        return http::text(StatusCode::SERVICE_UNAVAILABLE, &format!("{busy}; try again later"));
+    }
     let encoding = request.encoding;
     let ctx = Context {
         resp_uri: format!("{}{}?sid={}", request.base, shared.config.sync_path, routed.token.as_str()),
@@ -198,6 +203,42 @@ async fn call_engine(
         debug!("session finished");
     }
     http::bytes(StatusCode::OK, encoding.content_type(), body)
+}
+
+/// Makes sure a session past its first message holds the lease of its user (waiting for
+/// another session of the user to end), and forgets the session it was taken from, if any.
+async fn hold_user_lease(
+    shared: &Arc<Shared>,
+    routed: &Routed,
+    guard: &mut OwnedMutexGuard<SessionState>,
+) -> Result<(), Busy> {
+    if guard.user_lease.is_some() || guard.finished {
+        return Ok(());
+    }
+    // Before its first message a session knows no user; after it, an unfinished session's user
+    // is authenticated (a refused login ends the session).
+    let (Some(user), Some(device)) = (guard.session.user(), guard.session.device()) else { return Ok(()) };
+    let (user, device) = (user.to_string(), device.to_string());
+    let sessions = &shared.sessions;
+    let stale = |holder: &SessionToken| {
+        sessions.idle_for(holder, Instant::now()).is_none_or(|idle| idle >= user_locks::IDLE_TAKEOVER)
+    };
+    let token = &routed.token;
+    let granted = match shared.user_locks.try_acquire(&user, &device, token, stale) {
+        Ok(granted) => granted,
+        Err(holder) => {
+            debug!(holder = holder.short(), "waiting for another session of the user");
+            let granted = shared.user_locks.acquire(&user, &device, token, user_locks::WAIT, stale).await?;
+            debug!("got the user's lease");
+            granted
+        }
+    };
+    if let Some(old) = granted.taken_from {
+        warn!(old = old.short(), "took the user's lease over from an abandoned session; it is forgotten");
+        sessions.remove(&old);
+    }
+    guard.user_lease = Some(granted.lease);
+    Ok(())
 }
 
 /// Puts user and device into the request's span, those not recorded yet (`recorded`); returns

@@ -190,7 +190,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Net changes of a datastore with sequence number greater than `since`, in seq order.
     fn changes_since(&self, user: UserId, datastore: &str, since: u64) -> StoreResult<Vec<Change>>;
     /// Applies mutations made by `origin` in one transaction; one result per mutation.
-    fn apply(&self, user: UserId, datastore: &str, origin: &Origin, mutations: &[Mutation]) -> StoreResult<Vec<Applied>>;
+    fn apply(
+        &self,
+        user: UserId,
+        datastore: &str,
+        origin: &Origin,
+        mutations: &[Mutation],
+    ) -> StoreResult<Vec<Applied>>;
 
     // Per-device sync state.
     fn anchor(&self, user: UserId, device_id: &str, datastore: &str) -> StoreResult<Option<SyncAnchor>>;

@@ -36,7 +36,8 @@ fn fuzz_round_trip_regressions_survive_both_encodings() {
         let Ok((_, doc)) = codec::decode(&bytes, &Limits::default()) else { continue };
         for enc in [Encoding::Xml, Encoding::Wbxml] {
             let Ok(out) = codec::encode(&doc, enc, false) else { continue };
-            let (_, back) = codec::decode(&out, &Limits::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let (_, back) =
+                codec::decode(&out, &Limits::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(back, doc, "{} through {enc:?}", path.display());
         }
     }

@@ -117,6 +117,8 @@ enum Attach {
 fn decode_ctcap<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>) -> Result<Vec<CtCap>, DecodeError> {
     let mut caps: Vec<CtCap> = Vec::new();
     let mut attach = Attach::CtCap;
+    // Whether the last CTCap got its CTType yet (an empty CTType is still a CTType).
+    let mut typed = false;
     d.children(|d, tag| {
         if caps.is_empty() && tag != Tag::DevCtType {
             caps.push(CtCap::default());
@@ -125,9 +127,10 @@ fn decode_ctcap<'a, S: TokenSource<'a>>(d: &mut Decoder<'a, S>) -> Result<Vec<Ct
             Tag::DevCtType => {
                 let ct = d.string()?;
                 match caps.last_mut() {
-                    Some(c) if c.ct_type.is_empty() => c.ct_type = ct,
+                    Some(c) if !typed => c.ct_type = ct,
                     _ => caps.push(CtCap { ct_type: ct, ..Default::default() }),
                 }
+                typed = true;
                 attach = Attach::CtCap;
             }
             Tag::DevVerCt => last(&mut caps).ver_ct = Some(d.string()?),

@@ -15,7 +15,6 @@
 
 #![allow(dead_code)] // a toolkit: not every test uses every helper
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
@@ -48,7 +47,7 @@ pub struct Gateway {
 }
 
 enum Server {
-    Syncgate { child: Child, data_dir: PathBuf, log: PathBuf },
+    Syncgate { child: Child, data_dir: PathBuf, log: PathBuf, config: Option<PathBuf> },
     Reference(ReferenceServer),
 }
 
@@ -64,39 +63,47 @@ impl Gateway {
         let data_dir = dir.path().join("data");
         fs::create_dir_all(&data_dir).expect("create the gateway data dir");
         let log = dir.path().join("syncgate.stderr.log");
-        let log_file = fs::File::create(&log).expect("create the gateway log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncgate"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data_dir);
-        if let Some(toml) = config_toml {
+        let config = config_toml.map(|toml| {
             let config = dir.path().join("syncgate.toml");
             fs::write(&config, toml).expect("write the gateway config");
-            cmd.arg("--config").arg(config);
-        }
-        let mut child = cmd
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", env!("CARGO_BIN_EXE_syncgate")));
-        let started = Instant::now();
-        let addr = loop {
-            let text = read_lossy(&log);
-            if let Some(addr) = listening_addr(&text) {
-                break addr;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("syncgate serve exited ({status}) before listening; its stderr:\n{text}");
-            }
-            if started.elapsed() > START_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("syncgate serve printed no `listening on http://ADDR` within {START_TIMEOUT:?}; its stderr:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            config
+        });
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let (child, addr) = spawn_syncgate(listen, &data_dir, config.as_deref(), &log);
+        Gateway { addr, server: Server::Syncgate { child, data_dir, log, config }, dir }
+    }
+
+    /// Kills the gateway with SIGKILL (no chance to clean up) and starts it again on the same
+    /// address, data directory and configuration; its log continues in the same file. Devices
+    /// keep working with the same URL. Panics for the reference server.
+    pub fn restart(&mut self) {
+        self.kill();
+        let Server::Syncgate { child, data_dir, log, config } = &mut self.server else {
+            panic!("restart() is only implemented for syncgate");
         };
-        assert!(addr.ip().is_loopback(), "syncgate listens on {addr}, not on loopback");
-        Gateway { addr, server: Server::Syncgate { child, data_dir, log }, dir }
+        // The port was just freed; a rebind can race with the kernel for a moment.
+        let started = Instant::now();
+        loop {
+            let (new_child, addr) = match try_spawn_syncgate(self.addr, data_dir, config.as_deref(), log) {
+                Ok(started) => started,
+                Err(text) if started.elapsed() < START_TIMEOUT && text.contains("cannot listen") => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Err(text) => panic!("restarting syncgate on {} failed:\n{text}", self.addr),
+            };
+            assert_eq!(addr, self.addr, "the restarted gateway listens elsewhere");
+            *child = new_child;
+            return;
+        }
+    }
+
+    /// Kills the gateway with SIGKILL (by pid) and waits for it; a no-op when it is not running.
+    pub fn kill(&mut self) {
+        if let Server::Syncgate { child, .. } = &mut self.server {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// The sync endpoint, `http://127.0.0.1:PORT/sync`.
@@ -128,6 +135,14 @@ impl Gateway {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// The gateway's data directory (`syncgate.db` inside); `None` for the reference server.
+    pub fn data_dir(&self) -> Option<&Path> {
+        match &self.server {
+            Server::Syncgate { data_dir, .. } => Some(data_dir),
+            Server::Reference(_) => None,
+        }
     }
 
     /// What the gateway wrote to stderr so far.
@@ -262,7 +277,7 @@ pub struct Device {
     id: String,
     stores: Vec<Store>,
     home: TempDir,
-    runs: Cell<u32>,
+    runs: AtomicU32,
 }
 
 impl Device {
@@ -271,7 +286,7 @@ impl Device {
         require_tool("syncevolution", "syncevolution");
         let home = TempDir::new(&format!("dev-{name}"));
         let id = opts.device_id.clone().unwrap_or_else(|| format!("syncgate-it-{name}"));
-        let device = Device { name: name.to_string(), id, stores: opts.stores.clone(), home, runs: Cell::new(0) };
+        let device = Device { name: name.to_string(), id, stores: opts.stores.clone(), home, runs: AtomicU32::new(0) };
         for store in &device.stores {
             fs::create_dir_all(device.data_dir(*store)).expect("create a device data folder");
         }
@@ -461,8 +476,7 @@ impl Device {
     }
 
     fn run_client(&self, cmd: Command, what: &str) -> ClientRun {
-        let n = self.runs.get() + 1;
-        self.runs.set(n);
+        let n = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
         let base = self.home.path().join(format!("run-{n:02}-{what}"));
         run_with_timeout(cmd, &base, CLIENT_TIMEOUT)
     }
@@ -525,6 +539,57 @@ pub fn require_tool(tool: &str, package: &str) -> PathBuf {
              run the suite with scripts/test, which installs what they need"
         )
     })
+}
+
+/// Starts `syncgate serve` on `listen`; panics with its stderr unless it announces its address.
+fn spawn_syncgate(listen: SocketAddr, data_dir: &Path, config: Option<&Path>, log: &Path) -> (Child, SocketAddr) {
+    try_spawn_syncgate(listen, data_dir, config, log).unwrap_or_else(|text| panic!("{text}"))
+}
+
+/// Starts `syncgate serve --listen LISTEN --data-dir DIR [--config FILE]` with stderr appended
+/// to `log` and waits (up to 20 s) for the `listening on http://ADDR` line it writes this time.
+/// On failure returns what it printed.
+fn try_spawn_syncgate(
+    listen: SocketAddr,
+    data_dir: &Path,
+    config: Option<&Path>,
+    log: &Path,
+) -> Result<(Child, SocketAddr), String> {
+    let offset = fs::metadata(log).map(|m| m.len() as usize).unwrap_or(0);
+    let log_file = fs::OpenOptions::new().create(true).append(true).open(log).expect("open the gateway log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncgate"));
+    cmd.args(["serve", "--listen"]).arg(listen.to_string()).arg("--data-dir").arg(data_dir);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let mut child = cmd
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env!("CARGO_BIN_EXE_syncgate")));
+    let started = Instant::now();
+    let addr = loop {
+        let text = read_lossy(log);
+        let text = text.get(offset..).unwrap_or("");
+        if let Some(addr) = listening_addr(text) {
+            break addr;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("syncgate serve exited ({status}) before listening; its stderr:\n{text}"));
+        }
+        if started.elapsed() > START_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "syncgate serve printed no `listening on http://ADDR` within {START_TIMEOUT:?}; its stderr:\n{text}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(addr.ip().is_loopback(), "syncgate listens on {addr}, not on loopback");
+    Ok((child, addr))
 }
 
 fn build_shim() -> Result<PathBuf, String> {

@@ -8,8 +8,12 @@
 //! - `items`: vCard/iCalendar/note builders and the semantic comparison of items;
 //! - `reference`: opt-in `SYNCGATE_INTEROP_SERVER=reference`, the same tests against
 //!   SyncEvolution's own server, to check the tests themselves;
-//! - `sync_modes`: the acceptance tests.
+//! - `sync_modes`: the acceptance tests;
+//! - `concurrency`: two devices of one user syncing at the same moment;
+//! - `crash`: the gateway killed (SIGKILL) mid-session and restarted.
 
+mod concurrency;
+mod crash;
 mod harness;
 mod items;
 mod reference;
