@@ -77,8 +77,9 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let target = item.target.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
         let source = item.source.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
-        // SonyEricsson C510 sends an empty Target: fall back to the Source.
-        let alerted = if target.is_empty() { source.clone() } else { target.clone() };
+        // Quirk `empty_target_uses_source` (SonyEricsson C510 sends an empty Target).
+        let alerted =
+            if target.is_empty() && s.quirks.empty_target_uses_source { source.clone() } else { target.clone() };
         let name = datastore_name(&alerted);
         let cfg = self.config.datastores.iter().find(|d| d.name.eq_ignore_ascii_case(&name));
         let anchor_in = item.meta.as_ref().and_then(|m| m.anchor.clone()).unwrap_or_default();
@@ -147,7 +148,8 @@ impl Engine {
         let ds = DsState {
             name: cfg.name.clone(),
             client_uri: source,
-            alert_target: alerted,
+            // Quirk `echo_datastore_string`: our Alert/Sync/DevInf name the store as the client did.
+            alert_target: if s.quirks.echo_datastore_string { alerted } else { cfg.name.clone() },
             direction,
             slow,
             client_next: anchor_in.next.clone().unwrap_or_default(),

@@ -24,7 +24,7 @@ use crate::engine::reply::ReplyBuilder;
 use crate::engine::server_sync;
 use crate::engine::session::{Chunk, Direction, DsState, Session};
 use crate::engine::Engine;
-use crate::proto::{Atomic, CmdName, Command, Data, Item, StatusCode, Sync};
+use crate::proto::{Alert, AlertCode, Atomic, CmdName, Command, Data, Item, Source, StatusCode, Sync, Target};
 use crate::store::{Applied, ChangeKind, Commit, MapUpdate, Mutation, Origin, Store, StoreError, UserId};
 
 impl Engine {
@@ -38,7 +38,8 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let target = sync.target.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
         let source = sync.source.as_ref().map(|t| t.loc_uri.clone()).unwrap_or_default();
-        let name = datastore_name(if target.is_empty() { &source } else { &target });
+        let name =
+            datastore_name(if target.is_empty() && s.quirks.empty_target_uses_source { &source } else { &target });
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
         let found = s.datastores.iter().position(|d| d.name.eq_ignore_ascii_case(&name) || d.alert_target == target);
         if !sync.no_resp {
@@ -64,6 +65,7 @@ impl Engine {
             default_type,
             policy: config.map_or(ConflictPolicy::default(), |c| c.conflict_policy),
             now,
+            max_obj: self.config.max_obj_size,
         };
 
         let mut batch = Batch::default();
@@ -132,6 +134,8 @@ struct Scope<'a> {
     default_type: String,
     policy: ConflictPolicy,
     now: i64,
+    /// The server's MaxObjSize (larger objects get 413).
+    max_obj: u64,
 }
 
 /// The planning-time state of a datastore an Atomic may have to restore.
@@ -263,7 +267,16 @@ impl Scope<'_> {
                 self.plan_move(&mut s.datastores[self.ds], &luid, item, &mut batch.commit)?
             } else {
                 let content_type = item.meta.as_ref().and_then(|m| m.type_.clone()).or_else(|| cmd_type.clone());
-                match reassemble(s, self.ds, &name, &luid, content_type, item, meta.as_ref().and_then(|m| m.size)) {
+                match reassemble(
+                    s,
+                    self.ds,
+                    &name,
+                    &luid,
+                    content_type,
+                    item,
+                    meta.as_ref().and_then(|m| m.size),
+                    self.max_obj,
+                ) {
                     Reassembly::Complete(data, content_type) => {
                         let content_type = content_type.unwrap_or_else(|| self.default_type.clone());
                         let ds = &mut s.datastores[self.ds];
@@ -599,6 +612,9 @@ enum Reassembly {
 }
 
 /// Large objects (PROTOCOL.md §1.7): chunks with MoreData are buffered (213) until the last.
+/// A declared (or received) size above the server's MaxObjSize is refused with 413; a partial
+/// object the client abandons (it starts another item) is dropped and answered with Alert 223.
+#[allow(clippy::too_many_arguments)]
 fn reassemble(
     s: &mut Session,
     ds: usize,
@@ -607,6 +623,7 @@ fn reassemble(
     ct: Option<String>,
     item: &Item,
     cmd_size: Option<u64>,
+    max_obj: u64,
 ) -> Reassembly {
     let bytes = match &item.data {
         Some(Data::Bytes(b)) => b.clone(),
@@ -617,6 +634,10 @@ fn reassemble(
     match s.chunk.take() {
         Some(mut c) if c.datastore == ds_name && c.luid == luid && c.cmd == *cmd => {
             c.data.extend_from_slice(&bytes);
+            if c.data.len() as u64 > max_obj {
+                tracing::warn!(luid, received = c.data.len(), max_obj, "large object above MaxObjSize: 413");
+                return Reassembly::Failed(StatusCode::RequestEntityTooLarge);
+            }
             if item.more_data {
                 s.chunk = Some(c);
                 return Reassembly::Partial;
@@ -630,8 +651,26 @@ fn reassemble(
             }
         }
         other => {
-            if other.is_some() {
-                tracing::warn!("a large object was abandoned by the client");
+            if let Some(old) = other {
+                tracing::warn!(luid = %old.luid, received = old.data.len(), "a large object was abandoned by the client: Alert 223");
+                // Target = the item's source (the client's LUID), Source = its target.
+                let target = s.datastores.iter().find(|d| d.name == old.datastore).map(|d| d.alert_target.clone());
+                s.pending_alerts.push(Command::Alert(Alert {
+                    cmd_id: 0,
+                    no_resp: false,
+                    cred: None,
+                    correlator: None,
+                    data: Some(AlertCode::NoEndOfData),
+                    items: vec![Item {
+                        target: Some(Target::uri(&old.luid)),
+                        source: target.map(Source::uri),
+                        ..Default::default()
+                    }],
+                }));
+            }
+            if declared.is_some_and(|n| n > max_obj) || bytes.len() as u64 > max_obj {
+                tracing::warn!(luid, declared, max_obj, "object above MaxObjSize: 413");
+                return Reassembly::Failed(StatusCode::RequestEntityTooLarge);
             }
             if item.more_data {
                 s.chunk = Some(Chunk {

@@ -1,9 +1,10 @@
-//! Engine configuration: datastores and authentication policy (deserialised from the
-//! `[engine]` part of the configuration file; every field has a default).
+//! Engine configuration: datastores, authentication policy and device quirk rules (deserialised
+//! from the `[engine]` part of the configuration file; every field has a default).
 
 use serde::Deserialize;
 
 use crate::engine::conflict::ConflictPolicy;
+use crate::engine::quirks::{self, QuirkRule};
 
 /// What the engine needs to know from the configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -16,6 +17,10 @@ pub struct EngineConfig {
     pub max_msg_size: u64,
     /// MaxObjSize the server advertises.
     pub max_obj_size: u64,
+    /// Apply the built-in device quirk rules ([`quirks::default_rules`]) before `quirks`.
+    pub default_quirks: bool,
+    /// Device quirk rules (`[[engine.quirks]]`), applied in order after the built-in ones.
+    pub quirks: Vec<QuirkRule>,
 }
 
 /// One datastore.
@@ -60,7 +65,17 @@ impl Default for EngineConfig {
             auth: AuthConfig::default(),
             max_msg_size: 1_000_000,
             max_obj_size: 4_000_000,
+            default_quirks: true,
+            quirks: Vec::new(),
         }
+    }
+}
+
+impl EngineConfig {
+    /// The quirk rules in the order they apply: built-in (unless turned off), then configured.
+    pub fn quirk_rules(&self) -> Vec<QuirkRule> {
+        let builtin = if self.default_quirks { quirks::default_rules() } else { Vec::new() };
+        builtin.into_iter().chain(self.quirks.iter().cloned()).collect()
     }
 }
 
@@ -107,5 +122,34 @@ mod tests {
             policies,
             [ConflictPolicy::ServerWins, ConflictPolicy::Merge, ConflictPolicy::ServerWins, ConflictPolicy::ServerWins]
         );
+    }
+
+    #[test]
+    fn example_file_has_a_quirk_rule() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
+        let config = crate::config::Config::load(&path).unwrap();
+        assert!(config.engine.default_quirks);
+        assert_eq!(config.engine.quirks.len(), 1);
+        let rule = &config.engine.quirks[0];
+        assert_eq!((rule.manufacturer.as_deref(), rule.model.as_deref()), (Some("Nokia"), Some("6*")));
+        assert_eq!((rule.status_per_command, rule.force_wbxml, rule.force_xml), (Some(true), Some(true), None));
+        let rules = config.engine.quirk_rules();
+        assert_eq!(rules.len(), crate::engine::quirks::default_rules().len() + 1);
+        let nokia = crate::engine::quirks::DeviceIdentity {
+            manufacturer: Some("NOKIA".into()),
+            model: Some("6300".into()),
+            user_agent: None,
+        };
+        let (q, _) = crate::engine::Quirks::resolve(&rules, &nokia);
+        assert!(q.status_per_command && q.force_wbxml && q.echo_datastore_string);
+    }
+
+    #[test]
+    fn quirk_rules_without_defaults() {
+        let cfg: EngineConfig =
+            toml::from_str("default_quirks = false\n[[quirks]]\nuser_agent = \"Funambol\"\nforce_xml = true\n")
+                .unwrap();
+        assert_eq!(cfg.quirk_rules().len(), 1);
+        assert!(toml::from_str::<EngineConfig>("[[quirks]]\nforce_json = true\n").is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! DevInf exchange: the server's own DevInf (answer to Get), storing the client's (Put/Results).
+//! DevInf exchange: the server's own DevInf (answer to Get), storing the client's (Put/Results),
+//! and reading the client's back (device quirks are keyed by its Man/Mod).
 
 use crate::codec::Encoding;
 use crate::engine::config::EngineConfig;
@@ -85,4 +86,21 @@ pub(crate) fn client_devinf_bytes(items: &[Item]) -> Option<Vec<u8>> {
         Some(Data::Bytes(b)) if !b.is_empty() => Some(b.clone()),
         _ => None,
     })
+}
+
+/// The client's DevInf from Put/Results items, when it came decoded (for quirk matching).
+pub(crate) fn client_devinf(items: &[Item]) -> Option<DevInf> {
+    items.iter().find_map(|it| match &it.data {
+        Some(Data::DevInf(d)) => Some((**d).clone()),
+        Some(Data::Bytes(b)) if !b.is_empty() => decode_stored(b),
+        _ => None,
+    })
+}
+
+/// A stored client DevInf ([`client_devinf_bytes`]) decoded again; `None` when unreadable.
+pub(crate) fn decode_stored(bytes: &[u8]) -> Option<DevInf> {
+    match crate::codec::decode(bytes, &crate::codec::Limits::default()) {
+        Ok((_, crate::codec::Document::DevInf(d))) => Some(d),
+        _ => None,
+    }
 }

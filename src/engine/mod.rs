@@ -13,12 +13,14 @@ mod config;
 mod conflict;
 mod devinf;
 mod matching;
+pub mod quirks;
 mod reply;
 mod server_sync;
 mod session;
 
 pub use config::{AuthConfig, DatastoreConfig, EngineConfig};
 pub use conflict::ConflictPolicy;
+pub use quirks::{QuirkRule, Quirks};
 pub use session::Session;
 
 use std::sync::Arc;
@@ -35,8 +37,10 @@ pub struct Context {
     pub resp_uri: String,
     /// Current time, Unix seconds (from the injected clock).
     pub now: i64,
-    /// Encoding of the request (and so of the reply).
+    /// Encoding of the request (and of the reply, unless a quirk forces one: [`Reply::encoding`]).
     pub encoding: Encoding,
+    /// The HTTP User-Agent header, when the request had one (device quirks are keyed by it).
+    pub user_agent: Option<String>,
 }
 
 /// The engine's answer to one message.
@@ -46,6 +50,8 @@ pub struct Reply {
     pub message: Message,
     /// True when the session is over (successfully or not): the transport may forget it.
     pub finished: bool,
+    /// The encoding to send the reply in: the request's, or the one a quirk forces.
+    pub encoding: Encoding,
 }
 
 /// The engine: configuration plus the store. Cheap to share (`Arc` inside).
@@ -77,5 +83,9 @@ impl Engine {
 
 #[cfg(test)]
 mod conflict_tests;
+#[cfg(test)]
+mod large_object_tests;
+#[cfg(test)]
+mod quirks_tests;
 #[cfg(test)]
 mod tests;

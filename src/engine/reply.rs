@@ -1,4 +1,5 @@
-//! Building one reply message: header, CmdID numbering, statuses in the order commands arrived.
+//! Building one reply message: header, CmdID numbering, statuses in the order commands arrived;
+//! with the `status_per_command` quirk, the item statuses of one command folded into one.
 
 use crate::proto::{Chal, CmdName, Command, Data, Header, Item, Message, Meta, Source, Status, StatusCode, Target};
 
@@ -9,6 +10,9 @@ pub(crate) struct ReplyBuilder {
     next_cmd_id: u32,
     /// MsgID of the message being answered (MsgRef of every status).
     msg_ref: u32,
+    /// Quirk `status_per_command`: fold the per-item statuses of a command into one at
+    /// [`ReplyBuilder::finish`].
+    pub(crate) status_per_command: bool,
 }
 
 impl ReplyBuilder {
@@ -28,6 +32,7 @@ impl ReplyBuilder {
             msg: Message { version, header, body: Vec::new(), final_: false },
             next_cmd_id: 1,
             msg_ref: incoming.msg_id,
+            status_per_command: false,
         }
     }
 
@@ -90,6 +95,10 @@ impl ReplyBuilder {
 
     pub(crate) fn finish(mut self, final_: bool) -> Message {
         self.msg.final_ = final_;
+        if self.status_per_command && fold_item_statuses(&mut self.msg.body) {
+            let mut next = 1;
+            renumber(&mut self.msg.body, &mut next);
+        }
         self.msg
     }
 
@@ -150,6 +159,43 @@ fn set_cmd_id(cmd: &mut Command, id: u32) {
         Command::Sequence(c) => c.cmd_id = id,
         Command::Status(c) => c.cmd_id = id,
         Command::Sync(c) => c.cmd_id = id,
+    }
+}
+
+/// Folds adjacent statuses of the same item command (same CmdRef, command and code, no Chal
+/// or Items) into one carrying all their SourceRefs and TargetRefs (PROTOCOL.md §2 notes: legal,
+/// and what Horde's `omitIndividualSyncStatus` clients expect). Returns whether any was folded.
+fn fold_item_statuses(body: &mut Vec<Command>) -> bool {
+    let foldable = |s: &Status| {
+        matches!(s.cmd, CmdName::Add | CmdName::Replace | CmdName::Delete | CmdName::Copy | CmdName::Move)
+            && s.chal.is_none()
+            && s.items.is_empty()
+    };
+    let before = body.len();
+    let mut out: Vec<Command> = Vec::with_capacity(before);
+    for cmd in body.drain(..) {
+        if let (Some(Command::Status(prev)), Command::Status(st)) = (out.last_mut(), &cmd) {
+            let same = (prev.msg_ref, prev.cmd_ref, &prev.cmd, prev.data) == (st.msg_ref, st.cmd_ref, &st.cmd, st.data);
+            if same && foldable(prev) && foldable(st) {
+                prev.source_refs.extend(st.source_refs.iter().cloned());
+                prev.target_refs.extend(st.target_refs.iter().cloned());
+                continue;
+            }
+        }
+        out.push(cmd);
+    }
+    *body = out;
+    body.len() != before
+}
+
+/// Gives `cmds` (and the commands inside their Syncs) consecutive CmdIDs from `next`.
+fn renumber(cmds: &mut [Command], next: &mut u32) {
+    for c in cmds {
+        set_cmd_id(c, *next);
+        *next += 1;
+        if let Command::Sync(sync) = c {
+            renumber(&mut sync.commands, next);
+        }
     }
 }
 

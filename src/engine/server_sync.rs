@@ -6,7 +6,9 @@
 use crate::engine::reply::{estimate, number_children, ReplyBuilder};
 use crate::engine::session::{Direction, Phase, Session};
 use crate::engine::Engine;
-use crate::proto::{Add, Command, Data, Delete, Item, Meta, Replace, Source, Sync, Target};
+use crate::proto::{
+    Add, CmdName, Command, Data, Delete, Item, Meta, Replace, Source, Status, StatusCode, Sync, Target,
+};
 use crate::store::{ChangeKind, Commit, Mutation, Origin, StoreError};
 
 impl Engine {
@@ -14,6 +16,7 @@ impl Engine {
     pub(crate) fn build_server_changes(&self, s: &mut Session) -> Result<(), StoreError> {
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
         let me = Origin::Device(device.clone());
+        let max_obj = s.max_obj_size;
         for ds in &mut s.datastores {
             // Refresh from the client: the server keeps exactly what the client sent.
             if ds.direction == Direction::FromClient && ds.slow {
@@ -70,6 +73,24 @@ impl Engine {
                     }
                 }
             }
+            if let Some(max) = max_obj {
+                out.retain(|cmd| match payload_len(cmd) {
+                    Some(len) if len as u64 > max => {
+                        // libsynthesis suppresses these too (PROTOCOL.md §1.6); they stay unsent
+                        // (an Add is not mapped, so it is offered again next session).
+                        tracing::warn!(datastore = %ds.name, size = len, max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
+                        if let Command::Add(a) = cmd {
+                            for i in &a.items {
+                                if let Some(src) = &i.source {
+                                    ds.awaiting_map.remove(&src.loc_uri);
+                                }
+                            }
+                        }
+                        false
+                    }
+                    _ => true,
+                });
+            }
             ds.number_of_changes = out.len() as u32;
             ds.outgoing = out.into();
         }
@@ -78,11 +99,24 @@ impl Engine {
 
     /// Adds as much of the outgoing Syncs as fits the client's MaxMsgSize. Returns true when
     /// everything is sent (package 4 complete; the phase moves to Map).
+    ///
+    /// An Add/Replace too big for any message goes out as a large object (PROTOCOL.md §1.7):
+    /// one chunk per message, the last command of a message that is not final; the next chunk
+    /// follows when the client has answered 213. Items above the client's MaxObjSize are not
+    /// sent.
     pub(crate) fn send_server_changes(&self, s: &mut Session, r: &mut ReplyBuilder) -> bool {
         // Leave room for the header and the encoding's overhead.
         let budget = s.max_msg_size.saturating_sub(s.max_msg_size / 10 + 1024);
-        for ds in &mut s.datastores {
-            if ds.sync_sent && ds.outgoing.is_empty() {
+        let mut out_chunk = s.out_chunk.take();
+        if let Some(oc) = &out_chunk {
+            if oc.awaiting.is_some() {
+                tracing::warn!(uri = %oc.uri, "client did not accept the previous chunk (no 213): large object abandoned");
+                out_chunk = None;
+            }
+        }
+        for (index, ds) in s.datastores.iter_mut().enumerate() {
+            let continuing = out_chunk.as_ref().is_some_and(|oc| oc.ds == index);
+            if ds.sync_sent && ds.outgoing.is_empty() && !continuing {
                 continue;
             }
             let mut sync = Sync {
@@ -92,33 +126,178 @@ impl Engine {
                 ..Default::default()
             };
             let mut used = r.body_len() + 400;
-            while let Some(cmd) = ds.outgoing.front() {
-                let size = estimate(cmd);
-                // At least one command per message, or nothing would ever move.
-                if used + size > budget && !sync.commands.is_empty() {
-                    break;
-                }
-                if used + size > budget && r.body_len() > 2000 {
-                    break;
-                }
-                used += size;
-                if let Some(cmd) = ds.outgoing.pop_front() {
-                    sync.commands.push(cmd);
+            // The object being chunked continues first.
+            let mut chunking = if continuing { out_chunk.take() } else { None };
+            if chunking.is_none() {
+                while let Some(cmd) = ds.outgoing.front() {
+                    let size = estimate(cmd);
+                    if used + size > budget {
+                        // Too big for any message: a large object, starting here when there is
+                        // room for a useful first chunk (or nothing else in this Sync).
+                        let room = budget.saturating_sub(used) >= MIN_CHUNK + 400;
+                        if size + 1000 > budget && (room || sync.commands.is_empty()) {
+                            if let Some(oc) = ds.outgoing.pop_front().and_then(|c| OutChunk::new(index, c)) {
+                                chunking = Some(oc);
+                            }
+                            break;
+                        }
+                        // At least one command per message, or nothing would ever move.
+                        if !sync.commands.is_empty() || r.body_len() > 2000 {
+                            break;
+                        }
+                    }
+                    used += size;
+                    if let Some(cmd) = ds.outgoing.pop_front() {
+                        sync.commands.push(cmd);
+                    }
                 }
             }
-            let full = !ds.outgoing.is_empty();
+            let mut pending_chunk = false;
+            if let Some(mut oc) = chunking {
+                let room = budget.saturating_sub(used).max(MIN_CHUNK + 400);
+                sync.commands.push(oc.next_chunk(room));
+                pending_chunk = !oc.done();
+                if pending_chunk {
+                    tracing::debug!(datastore = %ds.name, uri = %oc.uri, sent = oc.sent, total = oc.data.len(), "large object chunk sent");
+                    out_chunk = Some(oc);
+                }
+            }
+            let full = pending_chunk || !ds.outgoing.is_empty();
             ds.sync_sent = true;
             let id = r.cmd_id();
             sync.cmd_id = id;
             number_children(r, &mut sync.commands);
+            if let (true, Some(oc), Some(last)) = (pending_chunk, out_chunk.as_mut(), sync.commands.last()) {
+                oc.awaiting = Some((r.msg.header.msg_id, last.cmd_id()));
+            }
             r.msg.body.push(Command::Sync(sync));
             if full {
+                s.out_chunk = out_chunk;
                 return false;
             }
         }
+        s.out_chunk = None;
         s.phase = Phase::Map;
         true
     }
+
+    /// A client Status: the answer to a chunk of the large object being sent? 213 lets the next
+    /// chunk go; anything else abandons the object.
+    pub(crate) fn outgoing_chunk_status(s: &mut Session, st: &Status) {
+        let Some(oc) = &mut s.out_chunk else { return };
+        let Some((msg_id, cmd_id)) = oc.awaiting else { return };
+        if st.msg_ref.is_some_and(|m| m != msg_id) || st.cmd != oc.cmd {
+            return;
+        }
+        let refers = st.cmd_ref == cmd_id || st.source_refs.iter().chain(&st.target_refs).any(|u| *u == oc.uri);
+        if !refers {
+            return;
+        }
+        if st.data == StatusCode::ChunkAccepted {
+            oc.awaiting = None;
+        } else {
+            tracing::warn!(uri = %oc.uri, status = st.data.code(), sent = oc.sent, total = oc.data.len(), "client refused a large-object chunk: item abandoned");
+            s.out_chunk = None;
+        }
+    }
+}
+
+/// The smallest chunk of data worth a message.
+const MIN_CHUNK: usize = 512;
+
+/// A server Add/Replace being sent as a large object.
+#[derive(Debug)]
+pub(crate) struct OutChunk {
+    /// Index of the datastore in the session.
+    ds: usize,
+    cmd: CmdName,
+    /// The command without data (its Meta, the Item's Source/Target), repeated for each chunk.
+    template: Command,
+    /// The item's LocURI (GUID for an Add, LUID for a Replace).
+    uri: String,
+    data: Vec<u8>,
+    /// Bytes sent so far.
+    sent: usize,
+    /// (MsgID, CmdID) of the last non-final chunk until the client answers it.
+    awaiting: Option<(u32, u32)>,
+}
+
+impl OutChunk {
+    fn new(ds: usize, mut template: Command) -> Option<OutChunk> {
+        let (cmd, item) = match &mut template {
+            Command::Add(a) if a.items.len() == 1 => (CmdName::Add, &mut a.items[0]),
+            Command::Replace(a) if a.items.len() == 1 => (CmdName::Replace, &mut a.items[0]),
+            other => {
+                tracing::warn!(
+                    cmd = other.name().as_str(),
+                    "command too large for the client's MaxMsgSize cannot be chunked: not sent"
+                );
+                return None;
+            }
+        };
+        let Some(Data::Bytes(data)) = item.data.take() else { return None };
+        let uri = item
+            .source
+            .as_ref()
+            .map(|x| x.loc_uri.clone())
+            .or_else(|| item.target.as_ref().map(|x| x.loc_uri.clone()))
+            .unwrap_or_default();
+        Some(OutChunk { ds, cmd, template, uri, data, sent: 0, awaiting: None })
+    }
+
+    fn done(&self) -> bool {
+        self.sent >= self.data.len()
+    }
+
+    /// The next chunk, its encoded size at most about `room` bytes (XML escaping counted).
+    fn next_chunk(&mut self, room: usize) -> Command {
+        let first = self.sent == 0;
+        let rest = &self.data[self.sent..];
+        let budget = room.saturating_sub(estimate(&self.template) + 200).max(MIN_CHUNK);
+        let mut n = 0;
+        let mut cost = 0;
+        while n < rest.len() {
+            let c = if matches!(rest[n], b'\r' | b'&' | b'<' | b'>') { 6 } else { 1 };
+            if cost + c > budget {
+                break;
+            }
+            cost += c;
+            n += 1;
+        }
+        // Never split a UTF-8 sequence (the XML encoding needs valid text in each chunk).
+        if n < rest.len() && std::str::from_utf8(&self.data).is_ok() {
+            while n > 0 && (rest[n] & 0xC0) == 0x80 {
+                n -= 1;
+            }
+        }
+        let piece = rest[..n].to_vec();
+        self.sent += n;
+        let more = !self.done();
+        let total = self.data.len() as u64;
+        let mut cmd = self.template.clone();
+        let item = match &mut cmd {
+            Command::Add(a) => &mut a.items[0],
+            Command::Replace(a) => &mut a.items[0],
+            // Invariant: `new` only accepts Add and Replace.
+            _ => unreachable!("chunked command is an Add or Replace"),
+        };
+        item.data = Some(Data::Bytes(piece));
+        item.more_data = more;
+        if first {
+            item.meta.get_or_insert_with(Meta::default).size = Some(total);
+        }
+        cmd
+    }
+}
+
+/// The data length of a single-item Add/Replace.
+fn payload_len(cmd: &Command) -> Option<usize> {
+    let items = match cmd {
+        Command::Add(a) => &a.items,
+        Command::Replace(a) => &a.items,
+        _ => return None,
+    };
+    Some(items.iter().filter_map(|i| i.data.as_ref()?.bytes().map(<[u8]>::len)).sum())
 }
 
 fn add(guid: &str, content_type: &str, data: Vec<u8>) -> Command {

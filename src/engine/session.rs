@@ -3,7 +3,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::codec::Encoding;
 use crate::engine::auth::{authenticate, AuthOutcome};
+use crate::engine::quirks::{DeviceIdentity, Quirks};
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::{devinf, Context, Engine, Reply};
 use crate::proto::{AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version};
@@ -93,6 +95,11 @@ pub struct Session {
     /// Server Alerts and other commands to send after this message's statuses.
     pub(crate) pending_alerts: Vec<Command>,
     pub(crate) chunk: Option<Chunk>,
+    /// The server's large object being sent in chunks (server_sync.rs).
+    pub(crate) out_chunk: Option<crate::engine::server_sync::OutChunk>,
+    /// The device's quirk switches, resolved once after authentication.
+    pub(crate) quirks: Quirks,
+    pub(crate) quirks_resolved: bool,
 }
 
 impl Session {
@@ -104,6 +111,11 @@ impl Session {
     /// The device id (SyncHdr Source LocURI), once known (for logs).
     pub fn device(&self) -> Option<&str> {
         self.device.as_deref()
+    }
+
+    /// The device quirks in force (defaults until the device is identified).
+    pub fn quirks(&self) -> &Quirks {
+        &self.quirks
     }
 }
 
@@ -122,12 +134,12 @@ impl Engine {
         if !matches!(msg.header.ver_proto.trim(), "SyncML/1.0" | "SyncML/1.1" | "SyncML/1.2") {
             tracing::warn!(ver_proto = %msg.header.ver_proto, "unsupported protocol version: 513");
             r.header_status(&msg.header, StatusCode::ProtocolVersionNotSupported, None);
-            return self.end(s, r);
+            return self.end(s, r, ctx.encoding);
         }
         if msg.header.ver_dtd.trim() != msg.version.ver_dtd() {
             tracing::warn!(ver_dtd = %msg.header.ver_dtd, "VerDTD does not match the document: 505");
             r.header_status(&msg.header, StatusCode::DtdVersionNotSupported, None);
-            return self.end(s, r);
+            return self.end(s, r, ctx.encoding);
         }
         if let Some(meta) = &msg.header.meta {
             if let Some(m) = meta.max_msg_size {
@@ -153,17 +165,22 @@ impl Engine {
                     tracing::warn!(user = ?user, device = %msg.header.source.loc_uri, status = code.code(), %reason, "authentication refused");
                     s.user_name = user;
                     r.header_status(&msg.header, code, chal);
-                    return self.end(s, r);
+                    return self.end(s, r, ctx.encoding);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "store failure during authentication");
                     r.header_status(&msg.header, StatusCode::ServiceUnavailable, None);
-                    return self.end(s, r);
+                    return self.end(s, r, ctx.encoding);
                 }
             }
         } else {
             r.header_status(&msg.header, StatusCode::Ok, None);
         }
+        if !s.quirks_resolved {
+            self.resolve_quirks(s, &msg, ctx);
+        }
+        r.status_per_command = s.quirks.status_per_command;
+        let ctx = &Context { encoding: s.quirks.reply_encoding(ctx.encoding), ..ctx.clone() };
 
         for cmd in &msg.body {
             if let Err(e) = self.command(s, &mut r, cmd, ctx) {
@@ -182,19 +199,59 @@ impl Engine {
                     // NoResp on the header: no Status at all for this message.
                     r.msg.body.retain(|c| !matches!(c, Command::Status(_)));
                 }
-                Reply { message: r.finish(final_ || finished), finished }
+                Reply { message: r.finish(final_ || finished), finished, encoding: ctx.encoding }
             }
             Err(e) => {
                 tracing::error!(error = %e, "store failure; ending the session");
                 r.status(0, CmdName::SyncHdr, StatusCode::DataStoreFailure).items.clear();
-                self.end(s, r)
+                self.end(s, r, ctx.encoding)
             }
         }
     }
 
-    fn end(&self, s: &mut Session, r: ReplyBuilder) -> Reply {
+    fn end(&self, s: &mut Session, r: ReplyBuilder, encoding: Encoding) -> Reply {
         s.phase = Phase::Done;
-        Reply { message: r.finish(true), finished: true }
+        Reply { message: r.finish(true), finished: true, encoding }
+    }
+
+    /// Picks the device's quirks (once per session, after authentication) from the User-Agent
+    /// and its DevInf: the one Put in this message, else the stored one.
+    fn resolve_quirks(&self, s: &mut Session, msg: &Message, ctx: &Context) {
+        s.quirks_resolved = true;
+        let put = msg.body.iter().find_map(|c| match c {
+            Command::Put(p) => devinf::client_devinf(&p.items),
+            _ => None,
+        });
+        let stored = || {
+            let (user, device) = (s.user.as_ref()?, s.device.as_deref()?);
+            match self.store.device(user.id, device) {
+                Ok(rec) => devinf::decode_stored(rec?.devinf.as_deref()?),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored DevInf unreadable; quirks by User-Agent only");
+                    None
+                }
+            }
+        };
+        let di = put.or_else(stored);
+        let identity = DeviceIdentity {
+            manufacturer: di.as_ref().and_then(|d| d.man.clone()).filter(|m| !m.is_empty()),
+            model: di.as_ref().and_then(|d| d.mod_.clone()).filter(|m| !m.is_empty()),
+            user_agent: ctx.user_agent.clone(),
+        };
+        let (quirks, matched) = Quirks::resolve(&self.config.quirk_rules(), &identity);
+        s.quirks = quirks;
+        if matched > 0 {
+            tracing::info!(
+                manufacturer = ?identity.manufacturer,
+                model = ?identity.model,
+                user_agent = ?identity.user_agent,
+                rules = matched,
+                quirks = %quirks,
+                "device quirks applied"
+            );
+        } else {
+            tracing::debug!(manufacturer = ?identity.manufacturer, model = ?identity.model, user_agent = ?identity.user_agent, "no device quirks");
+        }
     }
 
     /// One command of the client's message.
@@ -209,6 +266,7 @@ impl Engine {
         };
         match cmd {
             Command::Status(st) => {
+                Self::outgoing_chunk_status(s, st);
                 if !st.data.is_success() && st.cmd != CmdName::SyncHdr {
                     tracing::warn!(cmd = st.cmd.as_str(), status = st.data.code(), refs = ?st.target_refs, "client reports failure");
                 }

@@ -29,7 +29,12 @@ pub(super) fn engine() -> (Engine, Arc<dyn Store>) {
 }
 
 pub(super) fn ctx() -> Context {
-    Context { resp_uri: "http://127.0.0.1/sync?sid=t".into(), now: 1_800_000_000, encoding: Encoding::Xml }
+    Context {
+        resp_uri: "http://127.0.0.1/sync?sid=t".into(),
+        now: 1_800_000_000,
+        encoding: Encoding::Xml,
+        user_agent: None,
+    }
 }
 
 pub(super) fn header(dev: &Device, session: &str, msg_id: u32, cred: Option<Cred>) -> Header {

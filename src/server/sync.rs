@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::body::{Body as _, Incoming};
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{CONTENT_TYPE, USER_AGENT};
 use hyper::{Request, StatusCode};
 use tokio::sync::OwnedMutexGuard;
 use tracing::field::Empty;
@@ -79,7 +79,8 @@ async fn exchange(shared: &Arc<Shared>, req: Request<Incoming>, local: SocketAdd
         Some(base) => base.to_string(),
         None => http::base_from_host(&parts.headers, local),
     };
-    let request = RequestFacts { digest: BodyDigest::of(&body), encoding, base };
+    let user_agent = parts.headers.get(USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let request = RequestFacts { digest: BodyDigest::of(&body), encoding, base, user_agent };
     (run_in_session(shared, sid, msg, request).await, size)
 }
 
@@ -89,6 +90,8 @@ struct RequestFacts {
     encoding: Encoding,
     /// Scheme and authority (and prefix) of the RespURI.
     base: String,
+    /// The User-Agent header (device quirks are keyed by it).
+    user_agent: Option<String>,
 }
 
 /// Decodes on a blocking thread (up to `max_body_bytes` of XML or WBXML).
@@ -163,22 +166,23 @@ async fn call_engine(
         warn!("refused: {busy}, still running after {:?}", user_locks::WAIT);
         return http::text(StatusCode::SERVICE_UNAVAILABLE, &format!("{busy}; try again later"));
     }
-    let encoding = request.encoding;
     let ctx = Context {
         resp_uri: format!("{}{}?sid={}", request.base, shared.config.sync_path, routed.token.as_str()),
         now: unix_now(),
-        encoding,
+        encoding: request.encoding,
+        user_agent: request.user_agent,
     };
     let engine = shared.engine.clone();
     let span = Span::current();
     let outcome = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
         let reply = engine.handle(&mut guard.session, msg, &ctx);
-        let encoded = codec::encode_message(&reply.message, encoding);
-        (guard, reply.finished, encoded)
+        // The request's encoding unless a device quirk forces one.
+        let encoded = codec::encode_message(&reply.message, reply.encoding);
+        (guard, reply.finished, reply.encoding, encoded)
     })
     .await;
-    let (mut guard, finished, encoded) = match outcome {
+    let (mut guard, finished, encoding, encoded) = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             error!("the engine failed: {e}; session dropped");

@@ -16,6 +16,7 @@ mod concurrency;
 mod crash;
 mod harness;
 mod items;
+mod large_objects;
 mod reference;
 mod report;
 mod sync_modes;
