@@ -13,6 +13,7 @@
 //! - `crash`: the gateway killed (SIGKILL) mid-session and restarted.
 
 mod concurrency;
+mod conflicts;
 mod crash;
 mod harness;
 mod items;
