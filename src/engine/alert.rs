@@ -1,13 +1,13 @@
 //! Sync alerts (PROTOCOL.md §3.2–3.3): datastore resolution, sync mode negotiation, anchor
-//! checks forcing slow sync (508), resume refused (509), the Next-anchor echo, and the server's
-//! own Alert.
+//! checks forcing slow sync (508), suspend (224) and resume (225; refused with 509 without
+//! saved state, resume.rs), the Next-anchor echo, and the server's own Alert.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::session::{alert_code, ds_item, Direction, DsState, Session};
 use crate::engine::{Context, Engine};
-use crate::proto::{Alert, AlertCode, Anchor, CmdName, Command, Data, Item, Meta, StatusCode};
+use crate::proto::{Alert, AlertCode, Anchor, CmdName, Command, Data, Item, Meta, StatusCode, Version};
 use crate::store::{Commit, StoreError};
 
 /// The datastore name in an Alert/Sync target URI: `./contacts?x` → `contacts`.
@@ -37,8 +37,25 @@ impl Engine {
             | AlertCode::OneWayFromClient
             | AlertCode::RefreshFromClient
             | AlertCode::OneWayFromServer
-            | AlertCode::RefreshFromServer
-            | AlertCode::Resume => {
+            | AlertCode::RefreshFromServer => {
+                for item in &a.items {
+                    self.sync_alert(s, r, a, code, item, ctx)?;
+                }
+                if a.items.is_empty() && !a.no_resp {
+                    r.status(a.cmd_id, CmdName::Alert, StatusCode::BadRequest);
+                }
+                Ok(())
+            }
+            // Suspend (DS 1.2, PROTOCOL.md §3.7): the session ends with this exchange.
+            AlertCode::Suspend if s.version == Version::V1_2 => {
+                tracing::info!(device = ?s.device, "client suspends the session");
+                s.suspend_requested = true;
+                if !a.no_resp {
+                    r.status(a.cmd_id, CmdName::Alert, StatusCode::Ok);
+                }
+                Ok(())
+            }
+            AlertCode::Resume if s.version == Version::V1_2 => {
                 for item in &a.items {
                     self.sync_alert(s, r, a, code, item, ctx)?;
                 }
@@ -104,22 +121,40 @@ impl Engine {
             return Ok(());
         }
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
+        // Resume: only with saved state whose anchors the client presents again; any other
+        // alert for the datastore drops the saved state.
+        let saved = self.resume.take(user.id, &device, &cfg.name);
+        let resumed = match saved {
+            Some(saved) if code == AlertCode::Resume && saved.client_last == anchor_in.last => Some(saved),
+            Some(_) if code == AlertCode::Resume => {
+                tracing::info!(datastore = %cfg.name, last = ?anchor_in.last, "resume: anchors differ from the suspended session's");
+                None
+            }
+            _ => None,
+        };
         let (direction, mut slow) = match code {
             AlertCode::TwoWay => (Direction::TwoWay, false),
             AlertCode::SlowSync => (Direction::TwoWay, true),
             AlertCode::OneWayFromClient => (Direction::FromClient, false),
             AlertCode::RefreshFromClient => (Direction::FromClient, true),
             AlertCode::OneWayFromServer => (Direction::FromServer, false),
-            // Resume of an interrupted session: no session state survives, so it is refused
-            // (509) and the session continues as a normal two-way sync, slow when the anchors
-            // do not match (libsynthesis server behaviour; PROTOCOL.md §3.7).
-            AlertCode::Resume => (Direction::TwoWay, false),
+            // Resume of an interrupted session: continue in its saved mode (answered 200,
+            // libsynthesis server behaviour). Without saved state it is refused (509) and the
+            // session continues as a normal two-way sync, slow when the anchors do not match
+            // (PROTOCOL.md §3.7).
+            AlertCode::Resume => match &resumed {
+                Some(saved) => (saved.direction, saved.slow),
+                None => (Direction::TwoWay, false),
+            },
             _ => (Direction::FromServer, true),
         };
         let stored = self.store.anchor(user.id, &device, &cfg.name)?;
         // A normal sync needs the client's Last to equal the Next we stored last time.
-        let mut code_out = if code == AlertCode::Resume { StatusCode::Reserved509 } else { StatusCode::Ok };
-        if !slow {
+        let mut code_out =
+            if code == AlertCode::Resume && resumed.is_none() { StatusCode::Reserved509 } else { StatusCode::Ok };
+        if resumed.is_some() {
+            tracing::info!(datastore = %cfg.name, mode = ?alert_code(direction, slow), "resuming a suspended session");
+        } else if !slow {
             let matches = matches!((&stored, &anchor_in.last), (Some(st), Some(last)) if !st.client_next.is_empty() && st.client_next == *last);
             if !matches {
                 tracing::info!(datastore = %cfg.name, stored = ?stored.as_ref().map(|a| &a.client_next), last = ?anchor_in.last, "anchors do not match: 508, slow sync");
@@ -133,7 +168,8 @@ impl Engine {
         let mut map = HashMap::new();
         let mut rev = HashMap::new();
         let stored_map = self.store.id_map(user.id, &device, &cfg.name)?;
-        if slow {
+        // A resumed slow sync keeps the maps its interrupted part made.
+        if slow && resumed.is_none() {
             if !stored_map.is_empty() {
                 let unmaps = stored_map.into_iter().map(|(l, _)| l).collect();
                 self.store.commit(user.id, &device, &cfg.name, &Commit { unmaps, ..Default::default() })?;
@@ -165,6 +201,13 @@ impl Engine {
             sync_sent: false,
             number_of_changes: 0,
             awaiting_map: HashSet::new(),
+            client_last: match &resumed {
+                // A second suspend must be resumable with the same anchors.
+                Some(saved) => saved.client_last.clone(),
+                None => anchor_in.last.clone(),
+            },
+            sent: Vec::new(),
+            resumed,
         };
         let mut reply_item = ds_item(&ds);
         reply_item.meta = Some(Meta {

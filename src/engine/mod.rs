@@ -15,6 +15,7 @@ mod devinf;
 mod matching;
 pub mod quirks;
 mod reply;
+mod resume;
 mod server_sync;
 mod session;
 
@@ -60,11 +61,13 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: Arc<EngineConfig>,
     throttle: Arc<auth::Throttle>,
+    /// Suspended sessions waiting for a resume (in memory only).
+    resume: Arc<resume::ResumeTable>,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
-        Engine { store, config: Arc::new(config), throttle: Arc::default() }
+        Engine { store, config: Arc::new(config), throttle: Arc::default(), resume: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -87,5 +90,7 @@ mod conflict_tests;
 mod large_object_tests;
 #[cfg(test)]
 mod quirks_tests;
+#[cfg(test)]
+mod resume_tests;
 #[cfg(test)]
 mod tests;

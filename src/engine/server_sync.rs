@@ -4,12 +4,15 @@
 //! client's MaxMsgSize.
 
 use crate::engine::reply::{estimate, number_children, ReplyBuilder};
-use crate::engine::session::{Direction, Phase, Session};
+use std::collections::HashSet;
+
+use crate::engine::resume::merge_unacked;
+use crate::engine::session::{Direction, DsState, Phase, Session};
 use crate::engine::Engine;
 use crate::proto::{
     Add, CmdName, Command, Data, Delete, Item, Meta, Replace, Source, Status, StatusCode, Sync, Target,
 };
-use crate::store::{ChangeKind, Commit, Mutation, Origin, StoreError};
+use crate::store::{Change, ChangeKind, Commit, Mutation, Origin, StoreError, UserId};
 
 impl Engine {
     /// Computes every datastore's outgoing commands (at the end of package 3).
@@ -43,7 +46,27 @@ impl Engine {
             }
             // Merged items the client's Sync left to send back come first.
             let mut out: Vec<Command> = std::mem::take(&mut ds.outgoing).into();
-            if ds.slow {
+            if let Some(saved) = ds.resumed.take().filter(|r| r.built) {
+                // Resume (PROTOCOL.md §3.7): what the client did not acknowledge, then what
+                // changed since the interrupted session's change set.
+                let mut fresh_cmds = Vec::new();
+                let mut fresh = HashSet::new();
+                for ch in self.store.changes_since(user.id, &ds.name, saved.snapshot_seq)? {
+                    if ch.origin == me || ch.seq > ds.snapshot_seq {
+                        continue;
+                    }
+                    fresh.insert(ch.guid.clone());
+                    self.change_command(user.id, ds, ch, &mut fresh_cmds)?;
+                }
+                for cmd in merge_unacked(saved.unacked, &fresh) {
+                    if let Command::Add(a) = &cmd {
+                        ds.awaiting_map.extend(a.items.iter().filter_map(|i| Some(i.source.as_ref()?.loc_uri.clone())));
+                    }
+                    out.push(cmd);
+                }
+                tracing::info!(datastore = %ds.name, resent = out.len(), new = fresh_cmds.len(), "resumed change set");
+                out.extend(fresh_cmds);
+            } else if ds.slow {
                 for it in self.store.items(user.id, &ds.name)? {
                     if !ds.rev.contains_key(&it.guid) {
                         out.push(add(&it.guid, &it.content_type, it.data));
@@ -56,21 +79,7 @@ impl Engine {
                     if ch.origin == me || ch.seq > ds.snapshot_seq {
                         continue;
                     }
-                    let luid = ds.rev.get(&ch.guid).cloned();
-                    match (ch.kind, luid) {
-                        (ChangeKind::Delete, Some(luid)) => out.push(delete(&luid)),
-                        (ChangeKind::Delete, None) => {}
-                        (_, luid) => {
-                            let Some(it) = self.store.item(user.id, &ds.name, &ch.guid)? else { continue };
-                            match luid {
-                                Some(luid) => out.push(replace(&luid, &it.content_type, it.data)),
-                                None => {
-                                    out.push(add(&it.guid, &it.content_type, it.data));
-                                    ds.awaiting_map.insert(it.guid);
-                                }
-                            }
-                        }
-                    }
+                    self.change_command(user.id, ds, ch, &mut out)?;
                 }
             }
             if let Some(max) = max_obj {
@@ -93,6 +102,33 @@ impl Engine {
             }
             ds.number_of_changes = out.len() as u32;
             ds.outgoing = out.into();
+        }
+        Ok(())
+    }
+
+    /// The command sending one stored change to the client (none for a delete of an item
+    /// the client never had, or a change of an item gone since).
+    fn change_command(
+        &self,
+        user: UserId,
+        ds: &mut DsState,
+        ch: Change,
+        out: &mut Vec<Command>,
+    ) -> Result<(), StoreError> {
+        let luid = ds.rev.get(&ch.guid).cloned();
+        match (ch.kind, luid) {
+            (ChangeKind::Delete, Some(luid)) => out.push(delete(&luid)),
+            (ChangeKind::Delete, None) => {}
+            (_, luid) => {
+                let Some(it) = self.store.item(user, &ds.name, &ch.guid)? else { return Ok(()) };
+                match luid {
+                    Some(luid) => out.push(replace(&luid, &it.content_type, it.data)),
+                    None => {
+                        out.push(add(&it.guid, &it.content_type, it.data));
+                        ds.awaiting_map.insert(it.guid);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -153,6 +189,8 @@ impl Engine {
                 }
             }
             let mut pending_chunk = false;
+            let chunk_pushed = chunking.is_some();
+            let mut finished_whole = None;
             if let Some(mut oc) = chunking {
                 let room = budget.saturating_sub(used).max(MIN_CHUNK + 400);
                 sync.commands.push(oc.next_chunk(room));
@@ -160,6 +198,8 @@ impl Engine {
                 if pending_chunk {
                     tracing::debug!(datastore = %ds.name, uri = %oc.uri, sent = oc.sent, total = oc.data.len(), "large object chunk sent");
                     out_chunk = Some(oc);
+                } else {
+                    finished_whole = Some(oc.into_whole().1);
                 }
             }
             let full = pending_chunk || !ds.outgoing.is_empty();
@@ -169,6 +209,16 @@ impl Engine {
             number_children(r, &mut sync.commands);
             if let (true, Some(oc), Some(last)) = (pending_chunk, out_chunk.as_mut(), sync.commands.last()) {
                 oc.awaiting = Some((r.msg.header.msg_id, last.cmd_id()));
+            }
+            // Remember what goes out until the client acknowledges it (suspend, resume.rs); a
+            // large object counts once its last chunk is sent.
+            let msg_id = r.msg.header.msg_id;
+            let whole = sync.commands.len() - usize::from(chunk_pushed);
+            for cmd in &sync.commands[..whole] {
+                ds.sent.push((msg_id, cmd.cmd_id(), cmd.clone()));
+            }
+            if let (Some(cmd), Some(last)) = (finished_whole, sync.commands.last()) {
+                ds.sent.push((msg_id, last.cmd_id(), cmd));
             }
             r.msg.body.push(Command::Sync(sync));
             if full {
@@ -243,6 +293,20 @@ impl OutChunk {
             .or_else(|| item.target.as_ref().map(|x| x.loc_uri.clone()))
             .unwrap_or_default();
         Some(OutChunk { ds, cmd, template, uri, data, sent: 0, awaiting: None })
+    }
+
+    /// The whole command again (the datastore's index with it), to be sent anew after a resume.
+    pub(crate) fn into_whole(self) -> (usize, Command) {
+        let mut cmd = self.template;
+        let item = match &mut cmd {
+            Command::Add(a) => &mut a.items[0],
+            Command::Replace(a) => &mut a.items[0],
+            // Invariant: `new` only accepts Add and Replace.
+            _ => unreachable!("chunked command is an Add or Replace"),
+        };
+        item.data = Some(Data::Bytes(self.data));
+        item.more_data = false;
+        (self.ds, cmd)
     }
 
     fn done(&self) -> bool {

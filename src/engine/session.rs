@@ -67,6 +67,12 @@ pub(crate) struct DsState {
     pub(crate) number_of_changes: u32,
     /// GUIDs sent as Add this session, waiting for the client's Map.
     pub(crate) awaiting_map: HashSet<String>,
+    /// The client's Last anchor in its Alert (a resume must present it again).
+    pub(crate) client_last: Option<String>,
+    /// Server commands sent and not yet acknowledged: (MsgID, CmdID, command) (resume.rs).
+    pub(crate) sent: Vec<(u32, u32, Command)>,
+    /// The saved state of the interrupted session this one resumes (Alert 225).
+    pub(crate) resumed: Option<crate::engine::resume::SuspendedDs>,
 }
 
 /// A large object being received in chunks.
@@ -100,6 +106,8 @@ pub struct Session {
     /// The device's quirk switches, resolved once after authentication.
     pub(crate) quirks: Quirks,
     pub(crate) quirks_resolved: bool,
+    /// The client sent Alert 224: the session ends after this message (resume.rs).
+    pub(crate) suspend_requested: bool,
 }
 
 impl Session {
@@ -188,6 +196,15 @@ impl Engine {
                 r.status(cmd.cmd_id(), cmd.name(), StatusCode::DataStoreFailure);
             }
         }
+        if s.suspend_requested {
+            // Alert 224: keep what a resume needs; this reply ends the session.
+            self.suspend(s);
+            s.pending_alerts.clear();
+            if msg.header.no_resp {
+                r.msg.body.retain(|c| !matches!(c, Command::Status(_)));
+            }
+            return self.end(s, r, ctx.encoding);
+        }
         let alerts = std::mem::take(&mut s.pending_alerts);
         for a in alerts {
             r.push(a);
@@ -267,6 +284,7 @@ impl Engine {
         match cmd {
             Command::Status(st) => {
                 Self::outgoing_chunk_status(s, st);
+                Self::acknowledge(s, st);
                 if !st.data.is_success() && st.cmd != CmdName::SyncHdr {
                     tracing::warn!(cmd = st.cmd.as_str(), status = st.data.code(), refs = ?st.target_refs, "client reports failure");
                 }

@@ -10,7 +10,8 @@
 //!   SyncEvolution's own server, to check the tests themselves;
 //! - `sync_modes`: the acceptance tests;
 //! - `concurrency`: two devices of one user syncing at the same moment;
-//! - `crash`: the gateway killed (SIGKILL) mid-session and restarted.
+//! - `crash`: the gateway killed (SIGKILL) mid-session and restarted;
+//! - `suspend`: the client suspended (SIGINT → Alert 224) and resumed (Alert 225).
 
 mod concurrency;
 mod conflicts;
@@ -20,4 +21,5 @@ mod items;
 mod large_objects;
 mod reference;
 mod report;
+mod suspend;
 mod sync_modes;
