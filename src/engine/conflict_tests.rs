@@ -88,27 +88,7 @@ fn run(e: &Engine, dev: &mut Device, changes: Vec<Command>, luid_base: u32) -> O
         })
         .collect();
     let out = crate::engine::tests::server_sync(&r2).commands.clone();
-    let map_items: Vec<MapItem> = out
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| match c {
-            Command::Add(a) => Some(MapItem {
-                target: Target::uri(a.items[0].source.as_ref().unwrap().loc_uri.clone()),
-                source: Source::uri(format!("{}", luid_base + i as u32)),
-            }),
-            _ => None,
-        })
-        .collect();
-    let mut body = Vec::new();
-    if !map_items.is_empty() {
-        body.push(Command::Map(Map {
-            cmd_id: 1,
-            target: Target::uri("contacts"),
-            source: Source::uri("./addressbook"),
-            items: map_items,
-            ..Default::default()
-        }));
-    }
+    let body = crate::engine::tests::map_for(&out, luid_base);
     let r3 = e.handle(
         &mut s,
         Message { version: Version::V1_2, header: header(dev, &sid, 3, None), body, final_: true },

@@ -177,6 +177,20 @@ pub(super) fn session(
         assert!(code < 300 || code == 419, "{cmd:?} {code}");
     }
     let out = server_sync(&r2).commands.clone();
+    let body = map_for(&out, luid_base);
+    let r3 = e.handle(
+        &mut s,
+        Message { version: Version::V1_2, header: header(dev, &sid, 3, None), body, final_: true },
+        &c,
+    );
+    assert!(r3.finished && r3.message.final_);
+    dev.last = Some(dev.next.to_string());
+    dev.next += 1;
+    (out, alert_status, server_alert)
+}
+
+/// The client's package 5: a Map giving the server's Adds in `out` the LUIDs `luid_base + i`.
+pub(super) fn map_for(out: &[Command], luid_base: u32) -> Vec<Command> {
     let map_items: Vec<MapItem> = out
         .iter()
         .enumerate()
@@ -198,15 +212,7 @@ pub(super) fn session(
             ..Default::default()
         }));
     }
-    let r3 = e.handle(
-        &mut s,
-        Message { version: Version::V1_2, header: header(dev, &sid, 3, None), body, final_: true },
-        &c,
-    );
-    assert!(r3.finished && r3.message.final_);
-    dev.last = Some(dev.next.to_string());
-    dev.next += 1;
-    (out, alert_status, server_alert)
+    body
 }
 
 pub(super) fn first_contact(e: &Engine, id: &str) -> Device {
