@@ -55,6 +55,12 @@ macro_rules! store_battery {
             users_are_isolated,
             datastores_are_isolated,
         );
+        $crate::store::battery::store_battery!(@staging $make;
+            guids_list_live_items_in_order,
+            staged_objects_append_read_clear,
+            large_staged_object_round_trips,
+            suspended_sessions_set_get_clear,
+        );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -62,6 +68,15 @@ macro_rules! store_battery {
             fn $check() {
                 let fixture = ($make)();
                 $crate::store::battery::$check(&*fixture);
+            }
+        )*
+    };
+    (@staging $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let fixture = ($make)();
+                $crate::store::battery_staging::$check(&*fixture);
             }
         )*
     };

@@ -14,6 +14,8 @@
 //! - Writes for an unknown user fail with `NotFound`; reads for one return nothing.
 //! - `set_anchor` and `commit` create an empty device record when the device is unknown;
 //!   `delete_device` of an unknown device is not an error.
+//! - `stage_append`, `set_suspended` create the device record like `set_anchor`; a wrong
+//!   `stage_append` offset is `Invalid`; `stage_clear` of nothing is not an error.
 //! - In a [`Commit`]: the mutations first (in order), then the unmaps, then the maps. A
 //!   `MapUpdate::Pair` may name any GUID (the item may have been deleted since it was sent).
 //!
@@ -100,6 +102,10 @@ struct DeviceState {
     anchors: BTreeMap<String, SyncAnchor>,
     /// Datastore → LUID → GUID.
     maps: BTreeMap<String, BTreeMap<String, String>>,
+    /// Key → large object being received.
+    staged: BTreeMap<String, Vec<u8>>,
+    /// The saved state of a suspended session.
+    suspended: Option<String>,
 }
 
 impl DeviceState {
@@ -108,6 +114,8 @@ impl DeviceState {
             record: DeviceRecord { device_id: device_id.to_owned(), ..DeviceRecord::default() },
             anchors: BTreeMap::new(),
             maps: BTreeMap::new(),
+            staged: BTreeMap::new(),
+            suspended: None,
         }
     }
 }
@@ -334,6 +342,65 @@ impl Store for MemoryStore {
         }
         *current = draft;
         Ok(results)
+    }
+
+    fn guids(&self, user: UserId, datastore: &str) -> StoreResult<Vec<String>> {
+        let state = self.lock()?;
+        let items = state.users.get(&user).and_then(|u| u.items.get(datastore));
+        Ok(items.map(|items| items.keys().cloned().collect()).unwrap_or_default())
+    }
+
+    fn stage_append(&self, user: UserId, device_id: &str, key: &str, offset: u64, bytes: &[u8]) -> StoreResult<u64> {
+        let mut state = self.lock()?;
+        let staged = &mut state.user_mut(user)?.device_mut(device_id).staged;
+        if offset == 0 {
+            staged.insert(key.to_owned(), Vec::new());
+        }
+        let object = staged.get_mut(key).ok_or_else(|| StoreError::Invalid(format!("no staged object {key}")))?;
+        if object.len() as u64 != offset {
+            return Err(StoreError::Invalid(format!("staged object {key} has {} bytes, not {offset}", object.len())));
+        }
+        object.extend_from_slice(bytes);
+        Ok(object.len() as u64)
+    }
+
+    fn stage_read(&self, user: UserId, device_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let state = self.lock()?;
+        let device = state.users.get(&user).and_then(|u| u.devices.get(device_id));
+        Ok(device.and_then(|d| d.staged.get(key)).cloned())
+    }
+
+    fn stage_clear(&self, user: UserId, device_id: &str, key: Option<&str>) -> StoreResult<()> {
+        let mut state = self.lock()?;
+        if let Some(device) = state.user_mut(user)?.devices.get_mut(device_id) {
+            match key {
+                Some(key) => {
+                    device.staged.remove(key);
+                }
+                None => device.staged.clear(),
+            }
+        }
+        Ok(())
+    }
+
+    fn suspended(&self, user: UserId, device_id: &str) -> StoreResult<Option<String>> {
+        let state = self.lock()?;
+        let device = state.users.get(&user).and_then(|u| u.devices.get(device_id));
+        Ok(device.and_then(|d| d.suspended.clone()))
+    }
+
+    fn set_suspended(&self, user: UserId, device_id: &str, saved: Option<&str>) -> StoreResult<()> {
+        let mut state = self.lock()?;
+        let user = state.user_mut(user)?;
+        match saved {
+            Some(saved) => user.device_mut(device_id).suspended = Some(saved.to_owned()),
+            None => {
+                if let Some(device) = user.devices.get_mut(device_id) {
+                    device.suspended = None;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,8 @@ pub mod sqlite;
 
 #[cfg(test)]
 pub(crate) mod battery;
+#[cfg(test)]
+pub(crate) mod battery_staging;
 
 use std::fmt;
 
@@ -208,4 +210,24 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Applies a device's item changes (origin `Device(device_id)`) and map changes in one
     /// transaction; one result per mutation.
     fn commit(&self, user: UserId, device_id: &str, datastore: &str, commit: &Commit) -> StoreResult<Vec<Applied>>;
+
+    /// The GUIDs of a datastore's live items, in GUID order (no content loaded).
+    fn guids(&self, user: UserId, datastore: &str) -> StoreResult<Vec<String>>;
+
+    // Large objects being received (PROTOCOL.md §1.7): the chunks of an item are staged here,
+    // not in memory, until the last one arrives; they outlive the session for a resume.
+    /// Appends `bytes` to the device's staged object `key` and returns its new length. At
+    /// `offset` 0 any older object of that key is replaced; any other offset must equal the
+    /// current length (`Invalid` otherwise, and nothing is written).
+    fn stage_append(&self, user: UserId, device_id: &str, key: &str, offset: u64, bytes: &[u8]) -> StoreResult<u64>;
+    /// The staged object, whole (`None` when there is none).
+    fn stage_read(&self, user: UserId, device_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Forgets one staged object, or with `None` every staged object of the device.
+    fn stage_clear(&self, user: UserId, device_id: &str, key: Option<&str>) -> StoreResult<()>;
+
+    // Suspended sessions (PROTOCOL.md §3.7).
+    /// The saved state of the device's suspended session (opaque text written by the engine).
+    fn suspended(&self, user: UserId, device_id: &str) -> StoreResult<Option<String>>;
+    /// Saves (`Some`) or forgets (`None`) the device's suspended session.
+    fn set_suspended(&self, user: UserId, device_id: &str, state: Option<&str>) -> StoreResult<()>;
 }

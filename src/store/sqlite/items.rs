@@ -28,6 +28,12 @@ pub(super) fn items(tx: &Transaction<'_>, user: UserId, datastore: &str) -> Stor
     .context("listing items")
 }
 
+pub(super) fn guids(tx: &Transaction<'_>, user: UserId, datastore: &str) -> StoreResult<Vec<String>> {
+    tx.prepare_cached("SELECT guid FROM items WHERE user_id = ?1 AND datastore = ?2 ORDER BY guid")
+        .and_then(|mut stmt| stmt.query_map(params![user.0, datastore], |row| row.get(0))?.collect())
+        .context("listing item GUIDs")
+}
+
 pub(super) fn current_seq(tx: &Transaction<'_>, user: UserId) -> StoreResult<u64> {
     let seq: Option<u64> = tx
         .prepare_cached("SELECT seq FROM users WHERE id = ?1")

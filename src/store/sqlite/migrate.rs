@@ -13,7 +13,10 @@ use super::Context;
 use crate::store::{StoreError, StoreResult};
 
 /// The migrations, in order; the schema version is the number applied.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../../schemas/sql/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../../schemas/sql/0001_init.sql")),
+    ("0002_staging_and_suspend", include_str!("../../../schemas/sql/0002_staging_and_suspend.sql")),
+];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

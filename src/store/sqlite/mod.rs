@@ -16,6 +16,7 @@
 mod accounts;
 mod items;
 mod migrate;
+mod staging;
 mod sync_state;
 
 use std::fmt;
@@ -204,6 +205,30 @@ impl Store for SqliteStore {
 
     fn commit(&self, user: UserId, device_id: &str, datastore: &str, commit: &Commit) -> StoreResult<Vec<Applied>> {
         self.write(|tx| sync_state::commit(tx, user, device_id, datastore, commit))
+    }
+
+    fn guids(&self, user: UserId, datastore: &str) -> StoreResult<Vec<String>> {
+        self.read(|tx| items::guids(tx, user, datastore))
+    }
+
+    fn stage_append(&self, user: UserId, device_id: &str, key: &str, offset: u64, bytes: &[u8]) -> StoreResult<u64> {
+        self.write(|tx| staging::append(tx, user, device_id, key, offset, bytes))
+    }
+
+    fn stage_read(&self, user: UserId, device_id: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|tx| staging::read(tx, user, device_id, key))
+    }
+
+    fn stage_clear(&self, user: UserId, device_id: &str, key: Option<&str>) -> StoreResult<()> {
+        self.write(|tx| staging::clear(tx, user, device_id, key))
+    }
+
+    fn suspended(&self, user: UserId, device_id: &str) -> StoreResult<Option<String>> {
+        self.read(|tx| staging::suspended(tx, user, device_id))
+    }
+
+    fn set_suspended(&self, user: UserId, device_id: &str, state: Option<&str>) -> StoreResult<()> {
+        self.write(|tx| staging::set_suspended(tx, user, device_id, state))
     }
 }
 

@@ -83,7 +83,7 @@ fn two_stores_on_one_file_take_turns() {
 
 #[test]
 fn the_schema_version_is_recorded() {
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(user_version(&store.lock()), i64::from(SCHEMA_VERSION));
     let dir = TempDir::new();
@@ -92,6 +92,22 @@ fn the_schema_version_is_recorded() {
     assert_eq!(user_version(&rusqlite::Connection::open(&path).unwrap()), i64::from(SCHEMA_VERSION));
     // Opening again applies nothing twice (it would fail on CREATE TABLE).
     drop(SqliteStore::open(&path).unwrap());
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_keeping_its_data() {
+    let dir = TempDir::new();
+    let path = dir.path().join("store.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../../schemas/sql/0001_init.sql")).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("INSERT INTO users (name, secret) VALUES ('bob', 'x')", []).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&store.lock()), 2);
+    let bob = store.user_by_name("bob").unwrap().expect("bob survives the upgrade").id;
+    assert_eq!(store.stage_append(bob, "phone", "k", 0, b"v").unwrap(), 1);
 }
 
 #[test]

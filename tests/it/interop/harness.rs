@@ -145,6 +145,23 @@ impl Gateway {
         }
     }
 
+    /// The gateway process's peak resident set size so far (`VmHWM` of `/proc/PID/status`), in
+    /// KiB; `None` for the reference server or when it is not running.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let Server::Syncgate { child, .. } = &self.server else { return None };
+        let status = fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Resets the peak RSS the kernel tracks for the gateway to its current RSS (`echo 5 >
+    /// /proc/PID/clear_refs`), so [`Gateway::peak_rss_kib`] measures from now on.
+    pub fn reset_peak_rss(&self) {
+        if let Server::Syncgate { child, .. } = &self.server {
+            fs::write(format!("/proc/{}/clear_refs", child.id()), "5").expect("reset the gateway's VmHWM");
+        }
+    }
+
     /// What the gateway wrote to stderr so far.
     pub fn log(&self) -> String {
         match &self.server {

@@ -5,59 +5,15 @@
 use std::fs;
 
 use super::harness::{Device, DeviceOpts, Gateway, SyncMode};
-use super::items::{same_vcard, Store};
+use super::items::{self, photo, same_vcard, Store};
 use super::report::SyncResult;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "secret";
 
-/// A vCard of about 12 KB: 8,700 bytes of "JPEG" as folded base64 (76 columns).
+/// A vCard of about 12 KB: 8,700 bytes of "JPEG" as folded base64.
 fn vcard_with_photo() -> (String, String) {
-    let raw: Vec<u8> = (0..8_700u32).map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8).collect();
-    let b64 = b64(&raw);
-    let mut card = String::from(
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Picture;Paula;;;\r\nFN:Paula Picture\r\nTEL:+1 555 0199\r\nPHOTO;ENCODING=b;TYPE=JPEG:",
-    );
-    for (i, chunk) in b64.as_bytes().chunks(74).enumerate() {
-        if i > 0 {
-            card.push_str("\r\n ");
-        }
-        card.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-    }
-    card.push_str("\r\nEND:VCARD\r\n");
-    (card, b64)
-}
-
-fn b64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// The PHOTO value of a vCard after unfolding (whitespace of folding removed).
-fn photo(text: &str) -> Option<String> {
-    let mut unfolded: Vec<String> = Vec::new();
-    for raw in text.split('\n') {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        match (raw.strip_prefix(' ').or_else(|| raw.strip_prefix('\t')), unfolded.last_mut()) {
-            (Some(rest), Some(last)) => last.push_str(rest),
-            _ => unfolded.push(raw.to_string()),
-        }
-    }
-    let line = unfolded.into_iter().find(|l| l.to_ascii_uppercase().starts_with("PHOTO"))?;
-    let value = &line[line.find(':')? + 1..];
-    Some(value.chars().filter(|c| !c.is_whitespace()).collect())
+    items::vcard_with_photo("Paula Picture", 8_700, 1)
 }
 
 /// How many of the client's dumped messages in `incoming` direction carry a `MoreData` chunk.

@@ -12,6 +12,7 @@
 //! - `concurrency`: two devices of one user syncing at the same moment;
 //! - `crash`: the gateway killed (SIGKILL) mid-session and restarted;
 //! - `suspend`: the client suspended (SIGINT → Alert 224) and resumed (Alert 225).
+//! - `memory`: the gateway's peak RSS while 50 MB of large objects go up and down.
 
 mod concurrency;
 mod conflicts;
@@ -19,6 +20,7 @@ mod crash;
 mod harness;
 mod items;
 mod large_objects;
+mod memory;
 mod reference;
 mod report;
 mod suspend;
