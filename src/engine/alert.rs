@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::engine::reply::ReplyBuilder;
-use crate::engine::session::{alert_code, ds_item, Direction, DsState, Session};
+use crate::engine::resume;
+use crate::engine::session::{alert_code, ds_item, Chunk, Direction, DsState, Session};
 use crate::engine::{Context, Engine};
 use crate::proto::{Alert, AlertCode, Anchor, CmdName, Command, Data, Item, Meta, StatusCode, Version};
 use crate::store::{Commit, StoreError};
@@ -100,6 +101,10 @@ impl Engine {
         let name = datastore_name(&alerted);
         let cfg = self.config.datastores.iter().find(|d| d.name.eq_ignore_ascii_case(&name));
         let anchor_in = item.meta.as_ref().and_then(|m| m.anchor.clone()).unwrap_or_default();
+        // The client's MaxObjSize may come here instead of in the SyncHdr (PROTOCOL.md §1.6).
+        if let Some(max) = item.meta.as_ref().and_then(|m| m.max_obj_size) {
+            s.max_obj_size = Some(max);
+        }
         let status = |r: &mut ReplyBuilder, code: StatusCode| {
             let st = r.status(a.cmd_id, CmdName::Alert, code);
             st.target_refs = vec![target.clone()];
@@ -123,14 +128,24 @@ impl Engine {
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
         // Resume: only with saved state whose anchors the client presents again; any other
         // alert for the datastore drops the saved state.
-        let saved = self.resume.take(user.id, &device, &cfg.name);
+        // The first datastore of a session that resumes nothing: large objects left half
+        // received by an earlier session will not be continued.
+        if s.datastores.is_empty() && !resume::has_suspended(self.store.as_ref(), user.id, &device)? {
+            self.store.stage_clear(user.id, &device, None)?;
+        }
+        let saved = resume::take(self.store.as_ref(), user.id, &device, &cfg.name)?;
         let resumed = match saved {
             Some(saved) if code == AlertCode::Resume && saved.client_last == anchor_in.last => Some(saved),
-            Some(_) if code == AlertCode::Resume => {
-                tracing::info!(datastore = %cfg.name, last = ?anchor_in.last, "resume: anchors differ from the suspended session's");
+            Some(saved) => {
+                if code == AlertCode::Resume {
+                    tracing::info!(datastore = %cfg.name, last = ?anchor_in.last, "resume: anchors differ from the suspended session's");
+                }
+                if let Some(chunk) = &saved.incoming {
+                    self.store.stage_clear(user.id, &device, Some(&chunk.key))?;
+                }
                 None
             }
-            _ => None,
+            None => None,
         };
         let (direction, mut slow) = match code {
             AlertCode::TwoWay => (Direction::TwoWay, false),
@@ -207,8 +222,13 @@ impl Engine {
                 None => anchor_in.last.clone(),
             },
             sent: Vec::new(),
+            front: None,
             resumed,
         };
+        // A large object the client was sending when it suspended continues.
+        if let Some(chunk) = ds.resumed.as_ref().and_then(|r| r.incoming.clone()) {
+            s.chunk = Some(Chunk { resumed: true, ..chunk });
+        }
         let mut reply_item = ds_item(&ds);
         reply_item.meta = Some(Meta {
             anchor: Some(Anchor {

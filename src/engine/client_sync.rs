@@ -19,9 +19,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::engine::alert::datastore_name;
 use crate::engine::conflict::{self, ConflictPolicy, Resolution};
-use crate::engine::matching::content_key;
+use crate::engine::matching::content_digest;
 use crate::engine::reply::ReplyBuilder;
-use crate::engine::server_sync;
+use crate::engine::server_sync::OutRef;
 use crate::engine::session::{Chunk, Direction, DsState, Session};
 use crate::engine::Engine;
 use crate::proto::{Alert, AlertCode, Atomic, CmdName, Command, Data, Item, Source, StatusCode, Sync, Target};
@@ -52,6 +52,10 @@ impl Engine {
             tracing::warn!(datastore = %name, "Sync for a datastore that was not alerted: 404");
             return Ok(());
         };
+        // The client's MaxObjSize may also come in the Sync's Meta (PROTOCOL.md §1.6).
+        if let Some(max) = sync.meta.as_ref().and_then(|m| m.max_obj_size) {
+            s.max_obj_size = Some(max);
+        }
         let config = self.config.datastores.iter().find(|c| c.name == s.datastores[ds].name);
         let default_type = config
             .and_then(|c| c.content_types.first())
@@ -92,7 +96,7 @@ impl Engine {
 enum Plan {
     /// Mutation `index` of the batch's commit; `ok` is the status once it is applied, and
     /// `send_back` a command for the server's package 4 (a merged item).
-    Mutate { index: usize, ok: StatusCode, send_back: Option<Box<Command>> },
+    Mutate { index: usize, ok: StatusCode, send_back: Option<OutRef> },
     /// Nothing to change (slow-sync match, conflict lost, failure): answer with this status.
     Answer(StatusCode),
 }
@@ -143,7 +147,7 @@ struct Saved {
     map: HashMap<String, String>,
     rev: HashMap<String, String>,
     touched: HashSet<String>,
-    slow_index: Option<HashMap<String, Vec<String>>>,
+    slow_index: Option<HashMap<[u8; 16], Vec<String>>>,
 }
 
 impl Saved {
@@ -267,16 +271,7 @@ impl Scope<'_> {
                 self.plan_move(&mut s.datastores[self.ds], &luid, item, &mut batch.commit)?
             } else {
                 let content_type = item.meta.as_ref().and_then(|m| m.type_.clone()).or_else(|| cmd_type.clone());
-                match reassemble(
-                    s,
-                    self.ds,
-                    &name,
-                    &luid,
-                    content_type,
-                    item,
-                    meta.as_ref().and_then(|m| m.size),
-                    self.max_obj,
-                ) {
+                match self.reassemble(s, &name, &luid, content_type, item, meta.as_ref().and_then(|m| m.size))? {
                     Reassembly::Complete(data, content_type) => {
                         let content_type = content_type.unwrap_or_else(|| self.default_type.clone());
                         let ds = &mut s.datastores[self.ds];
@@ -294,6 +289,118 @@ impl Scope<'_> {
             batch.pending.push(Pending { no_resp, cmd_id, cmd: name.clone(), source_ref: Some(luid), plan });
         }
         Ok(ok)
+    }
+
+    /// Large objects (PROTOCOL.md §1.7): chunks with MoreData are staged in the store (213)
+    /// until the last, so memory does not grow with the item. A declared (or received) size
+    /// above the server's MaxObjSize is refused with 413, a total that differs from the
+    /// declared size with 424; a partial object the client abandons (it starts another item)
+    /// is dropped and answered with Alert 223. After a resume (resume.rs) the object
+    /// continues; a repeat of the chunk sent last before the suspend is dropped, and a chunk
+    /// declaring the size again starts the object anew.
+    fn reassemble(
+        &self,
+        s: &mut Session,
+        cmd: &CmdName,
+        luid: &str,
+        ct: Option<String>,
+        item: &Item,
+        cmd_size: Option<u64>,
+    ) -> Result<Reassembly, StoreError> {
+        let bytes: &[u8] = match &item.data {
+            Some(Data::Bytes(b)) => b,
+            Some(_) | None => &[],
+        };
+        let len = bytes.len() as u64;
+        let declared = item.meta.as_ref().and_then(|m| m.size).or(cmd_size);
+        let ds_name = s.datastores[self.ds].name.clone();
+        let (store, user, device, max_obj) = (self.store, self.user, self.device, self.max_obj);
+        match s.chunk.take() {
+            Some(mut c) if c.datastore == ds_name && c.luid == luid && c.cmd == cmd.as_str() => {
+                let mut skip = false;
+                if std::mem::take(&mut c.resumed) {
+                    if declared.is_some() {
+                        tracing::info!(luid, "resumed large object sent again from its start");
+                        c.received = 0;
+                        c.declared = declared;
+                    } else if len > 0 && len == c.last_len {
+                        let staged = store.stage_read(user, device, &c.key)?.unwrap_or_default();
+                        skip = staged.ends_with(bytes);
+                        if skip {
+                            tracing::info!(luid, len, "resumed large object: repeated last chunk dropped");
+                        }
+                    }
+                }
+                if !skip {
+                    if c.received + len > max_obj {
+                        tracing::warn!(
+                            luid,
+                            received = c.received + len,
+                            max_obj,
+                            "large object above MaxObjSize: 413"
+                        );
+                        store.stage_clear(user, device, Some(&c.key))?;
+                        return Ok(Reassembly::Failed(StatusCode::RequestEntityTooLarge));
+                    }
+                    c.received = store.stage_append(user, device, &c.key, c.received, bytes)?;
+                    c.last_len = len;
+                }
+                if item.more_data {
+                    s.chunk = Some(c);
+                    return Ok(Reassembly::Partial);
+                }
+                let data = store.stage_read(user, device, &c.key)?.unwrap_or_default();
+                store.stage_clear(user, device, Some(&c.key))?;
+                match c.declared {
+                    Some(n) if n != data.len() as u64 => {
+                        tracing::warn!(luid, declared = n, received = data.len(), "large object size mismatch: 424");
+                        Ok(Reassembly::Failed(StatusCode::SizeMismatch))
+                    }
+                    _ => Ok(Reassembly::Complete(data, ct.or(c.content_type))),
+                }
+            }
+            other => {
+                if let Some(old) = other {
+                    tracing::warn!(luid = %old.luid, received = old.received, "a large object was abandoned by the client: Alert 223");
+                    store.stage_clear(user, device, Some(&old.key))?;
+                    // Target = the item's source (the client's LUID), Source = its target.
+                    let target = s.datastores.iter().find(|d| d.name == old.datastore).map(|d| d.alert_target.clone());
+                    s.pending_alerts.push(Command::Alert(Alert {
+                        cmd_id: 0,
+                        no_resp: false,
+                        cred: None,
+                        correlator: None,
+                        data: Some(AlertCode::NoEndOfData),
+                        items: vec![Item {
+                            target: Some(Target::uri(&old.luid)),
+                            source: target.map(Source::uri),
+                            ..Default::default()
+                        }],
+                    }));
+                }
+                if declared.is_some_and(|n| n > max_obj) || len > max_obj {
+                    tracing::warn!(luid, declared, max_obj, "object above MaxObjSize: 413");
+                    return Ok(Reassembly::Failed(StatusCode::RequestEntityTooLarge));
+                }
+                if !item.more_data {
+                    return Ok(Reassembly::Complete(bytes.to_vec(), ct));
+                }
+                let key = format!("{ds_name}\n{luid}");
+                let received = store.stage_append(user, device, &key, 0, bytes)?;
+                s.chunk = Some(Chunk {
+                    datastore: ds_name,
+                    luid: luid.to_string(),
+                    cmd: cmd.as_str().to_string(),
+                    content_type: ct,
+                    declared,
+                    key,
+                    received,
+                    last_len: len,
+                    resumed: false,
+                });
+                Ok(Reassembly::Partial)
+            }
+        }
     }
 
     /// Decides what one complete Add/Replace/Delete item does; pushes its mutation (and map)
@@ -321,7 +428,7 @@ impl Scope<'_> {
                 ds.touched.insert(guid.clone());
                 return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
             }
-            let key = content_key(&content_type, &data);
+            let key = content_digest(&content_type, &data);
             let index = slow_index(self.store, self.user, ds)?;
             if let Some(guid) = index.get_mut(&key).and_then(Vec::pop) {
                 ds.map.insert(luid.to_string(), guid.clone());
@@ -358,14 +465,15 @@ impl Scope<'_> {
             }
             Resolution::Duplicate => add_new(commit, luid, current.parent, content_type, data, ok),
             Resolution::Merged(merged) => {
-                let send_back = server_sync::replace(luid, &current.content_type, merged.clone());
+                // The merged item goes back to the client as stored.
+                let send_back = OutRef::Replace { guid: guid.clone(), luid: luid.to_string() };
                 commit.mutations.push(Mutation::Replace {
                     guid,
                     parent: current.parent,
                     content_type: current.content_type,
                     data: merged,
                 });
-                Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: Some(Box::new(send_back)) }
+                Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: Some(send_back) }
             }
         })
     }
@@ -456,8 +564,7 @@ impl Scope<'_> {
         let changed = ds.direction == Direction::TwoWay
             && !ds.slow
             && server_changed(self.store, self.user, self.device, ds)?.contains(&current.guid);
-        let send_back =
-            changed.then(|| Box::new(server_sync::replace(luid, &current.content_type, current.data.clone())));
+        let send_back = changed.then(|| OutRef::Replace { guid: current.guid.clone(), luid: luid.to_string() });
         commit.mutations.push(Mutation::Replace {
             guid: current.guid,
             parent: Some(parent),
@@ -577,8 +684,8 @@ fn settle(ds: &mut DsState, r: &mut ReplyBuilder, batch: Batch, results: &[Appli
                         ds.rev.insert(guid.clone(), luid);
                         ds.touched.insert(guid.clone());
                     }
-                    if let Some(cmd) = send_back {
-                        ds.outgoing.push_back(*cmd.clone());
+                    if let Some(oref) = send_back {
+                        ds.outgoing.push_back(oref.clone());
                     }
                     *ok
                 }
@@ -611,95 +718,21 @@ enum Reassembly {
     Failed(StatusCode),
 }
 
-/// Large objects (PROTOCOL.md §1.7): chunks with MoreData are buffered (213) until the last.
-/// A declared (or received) size above the server's MaxObjSize is refused with 413; a partial
-/// object the client abandons (it starts another item) is dropped and answered with Alert 223.
-#[allow(clippy::too_many_arguments)]
-fn reassemble(
-    s: &mut Session,
-    ds: usize,
-    cmd: &CmdName,
-    luid: &str,
-    ct: Option<String>,
-    item: &Item,
-    cmd_size: Option<u64>,
-    max_obj: u64,
-) -> Reassembly {
-    let bytes = match &item.data {
-        Some(Data::Bytes(b)) => b.clone(),
-        Some(_) | None => Vec::new(),
-    };
-    let declared = item.meta.as_ref().and_then(|m| m.size).or(cmd_size);
-    let ds_name = s.datastores[ds].name.clone();
-    match s.chunk.take() {
-        Some(mut c) if c.datastore == ds_name && c.luid == luid && c.cmd == *cmd => {
-            c.data.extend_from_slice(&bytes);
-            if c.data.len() as u64 > max_obj {
-                tracing::warn!(luid, received = c.data.len(), max_obj, "large object above MaxObjSize: 413");
-                return Reassembly::Failed(StatusCode::RequestEntityTooLarge);
-            }
-            if item.more_data {
-                s.chunk = Some(c);
-                return Reassembly::Partial;
-            }
-            match c.declared {
-                Some(n) if n as usize != c.data.len() => {
-                    tracing::warn!(luid, declared = n, received = c.data.len(), "large object size mismatch: 424");
-                    Reassembly::Failed(StatusCode::SizeMismatch)
-                }
-                _ => Reassembly::Complete(c.data, ct.or(c.content_type)),
-            }
-        }
-        other => {
-            if let Some(old) = other {
-                tracing::warn!(luid = %old.luid, received = old.data.len(), "a large object was abandoned by the client: Alert 223");
-                // Target = the item's source (the client's LUID), Source = its target.
-                let target = s.datastores.iter().find(|d| d.name == old.datastore).map(|d| d.alert_target.clone());
-                s.pending_alerts.push(Command::Alert(Alert {
-                    cmd_id: 0,
-                    no_resp: false,
-                    cred: None,
-                    correlator: None,
-                    data: Some(AlertCode::NoEndOfData),
-                    items: vec![Item {
-                        target: Some(Target::uri(&old.luid)),
-                        source: target.map(Source::uri),
-                        ..Default::default()
-                    }],
-                }));
-            }
-            if declared.is_some_and(|n| n > max_obj) || bytes.len() as u64 > max_obj {
-                tracing::warn!(luid, declared, max_obj, "object above MaxObjSize: 413");
-                return Reassembly::Failed(StatusCode::RequestEntityTooLarge);
-            }
-            if item.more_data {
-                s.chunk = Some(Chunk {
-                    datastore: ds_name,
-                    luid: luid.to_string(),
-                    cmd: cmd.clone(),
-                    content_type: ct,
-                    declared,
-                    data: bytes,
-                });
-                Reassembly::Partial
-            } else {
-                Reassembly::Complete(bytes, ct)
-            }
-        }
-    }
-}
-
-/// Stored items not mapped to this device, by content key (built once per session).
+/// Stored items not mapped to this device, by digest of their content key (built once per
+/// session, reading one item at a time: memory holds 16 bytes and a GUID per item).
 fn slow_index<'a>(
     store: &dyn Store,
     user: UserId,
     ds: &'a mut DsState,
-) -> Result<&'a mut HashMap<String, Vec<String>>, StoreError> {
+) -> Result<&'a mut HashMap<[u8; 16], Vec<String>>, StoreError> {
     if ds.slow_index.is_none() {
-        let mut index: HashMap<String, Vec<String>> = HashMap::new();
-        for it in store.items(user, &ds.name)? {
-            if !ds.rev.contains_key(&it.guid) {
-                index.entry(content_key(&it.content_type, &it.data)).or_default().push(it.guid);
+        let mut index: HashMap<[u8; 16], Vec<String>> = HashMap::new();
+        for guid in store.guids(user, &ds.name)? {
+            if ds.rev.contains_key(&guid) {
+                continue;
+            }
+            if let Some(it) = store.item(user, &ds.name, &guid)? {
+                index.entry(content_digest(&it.content_type, &it.data)).or_default().push(it.guid);
             }
         }
         ds.slow_index = Some(index);

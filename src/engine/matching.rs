@@ -18,6 +18,12 @@ pub(crate) fn content_key(content_type: &str, data: &[u8]) -> String {
     }
 }
 
+/// The MD5 digest of [`content_key`]: what slow-sync matching keeps per stored item.
+pub(crate) fn content_digest(content_type: &str, data: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(content_key(content_type, data).as_bytes()).into()
+}
+
 const VOLATILE: &[&str] = &["PRODID", "REV", "UID", "DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE", "VERSION"];
 
 fn vobject_key(text: &str) -> String {

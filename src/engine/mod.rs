@@ -61,13 +61,11 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: Arc<EngineConfig>,
     throttle: Arc<auth::Throttle>,
-    /// Suspended sessions waiting for a resume (in memory only).
-    resume: Arc<resume::ResumeTable>,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
-        Engine { store, config: Arc::new(config), throttle: Arc::default(), resume: Arc::default() }
+        Engine { store, config: Arc::new(config), throttle: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -90,6 +88,8 @@ mod conflict_tests;
 mod large_object_tests;
 #[cfg(test)]
 mod quirks_tests;
+#[cfg(test)]
+mod resume_store_tests;
 #[cfg(test)]
 mod resume_tests;
 #[cfg(test)]

@@ -1,19 +1,27 @@
 //! Suspend and resume (DS 1.2, PROTOCOL.md §3.7): what an interrupted session leaves behind
 //! so that the client's next session can continue it with Alert 225.
 //!
-//! The state is kept in memory, keyed by (user, device); it is lost when the gateway restarts
-//! (the resume is then refused with 509 and the client falls back to a normal sync).
+//! The state is saved in the store (`Store::set_suspended`, as JSON) per device, one entry per
+//! datastore, so it survives a restart of the gateway. Server commands are saved as references
+//! ([`OutRef`]) and built again from the store on resume, so an item changed in between goes
+//! out in its current version. A large object the client was sending keeps its received
+//! chunks in the store; the resumed session continues it (a repeat of the last chunk before
+//! the suspend is recognised and dropped, a chunk declaring the size again restarts it). A
+//! large object the server was sending is sent again whole: a client cannot be assumed to have
+//! kept the part it received.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashSet};
 
-use crate::engine::session::{Direction, DsState, Phase, Session};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::server_sync::OutRef;
+use crate::engine::session::{Chunk, Direction, Phase, Session};
 use crate::engine::Engine;
-use crate::proto::{CmdName, Command, Status};
-use crate::store::UserId;
+use crate::proto::{CmdName, Status};
+use crate::store::{Store, StoreError, UserId};
 
 /// One datastore of a suspended session.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct SuspendedDs {
     pub(crate) direction: Direction,
     pub(crate) slow: bool,
@@ -23,48 +31,50 @@ pub(crate) struct SuspendedDs {
     pub(crate) built: bool,
     /// Store sequence the change set was computed at (changes after it are new on resume).
     pub(crate) snapshot_seq: u64,
-    /// Server commands sent without a Status from the client, plus those never sent, each
-    /// with the GUID it concerns (to drop it when a newer change of the item is sent).
-    pub(crate) unacked: Vec<(Option<String>, Command)>,
+    /// Server commands sent without a Status from the client, plus those never sent.
+    pub(crate) unacked: Vec<OutRef>,
+    /// The client's large object that was being received, its chunks staged in the store.
+    #[serde(default)]
+    pub(crate) incoming: Option<Chunk>,
 }
 
-/// Suspended sessions by (user, device) and datastore name.
-#[derive(Debug, Default)]
-pub(crate) struct ResumeTable {
-    inner: Mutex<HashMap<(UserId, String), HashMap<String, SuspendedDs>>>,
+/// The saved datastores of one device's suspended session.
+type Saved = BTreeMap<String, SuspendedDs>;
+
+fn load(store: &dyn Store, user: UserId, device: &str) -> Result<Saved, StoreError> {
+    let Some(text) = store.suspended(user, device)? else { return Ok(Saved::new()) };
+    Ok(serde_json::from_str(&text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "unreadable suspended-session state dropped: a resume will be refused (509)");
+        Saved::new()
+    }))
 }
 
-impl ResumeTable {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(UserId, String), HashMap<String, SuspendedDs>>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+fn save(store: &dyn Store, user: UserId, device: &str, saved: &Saved) -> Result<(), StoreError> {
+    if saved.is_empty() {
+        return store.set_suspended(user, device, None);
     }
-
-    /// Takes (removes) the saved state of one datastore.
-    pub(crate) fn take(&self, user: UserId, device: &str, datastore: &str) -> Option<SuspendedDs> {
-        let mut map = self.lock();
-        let key = (user, device.to_string());
-        let per_dev = map.get_mut(&key)?;
-        let found = per_dev.remove(datastore);
-        if per_dev.is_empty() {
-            map.remove(&key);
-        }
-        found
-    }
-
-    fn save(&self, user: UserId, device: &str, datastores: HashMap<String, SuspendedDs>) {
-        self.lock().insert((user, device.to_string()), datastores);
-    }
+    let text = serde_json::to_string(saved).map_err(|e| StoreError::Backend(format!("encoding resume state: {e}")))?;
+    store.set_suspended(user, device, Some(&text))
 }
 
-/// The GUID a server command concerns: an Add names it, a Replace/Delete names the LUID.
-fn guid_of(ds: &DsState, cmd: &Command) -> Option<String> {
-    let item = match cmd {
-        Command::Add(a) => return a.items.first()?.source.as_ref().map(|s| s.loc_uri.clone()),
-        Command::Replace(r) => r.items.first()?,
-        Command::Delete(d) => d.items.first()?,
-        _ => return None,
-    };
-    ds.map.get(&item.target.as_ref()?.loc_uri).cloned()
+/// Whether the device has a suspended session waiting.
+pub(crate) fn has_suspended(store: &dyn Store, user: UserId, device: &str) -> Result<bool, StoreError> {
+    Ok(store.suspended(user, device)?.is_some())
+}
+
+/// Takes (removes) the saved state of one datastore.
+pub(crate) fn take(
+    store: &dyn Store,
+    user: UserId,
+    device: &str,
+    datastore: &str,
+) -> Result<Option<SuspendedDs>, StoreError> {
+    let mut saved = load(store, user, device)?;
+    let found = saved.remove(datastore);
+    if found.is_some() {
+        save(store, user, device, &saved)?;
+    }
+    Ok(found)
 }
 
 impl Engine {
@@ -84,24 +94,24 @@ impl Engine {
     }
 
     /// Alert 224: saves what the session's resume needs and ends it (PROTOCOL.md §3.7).
-    pub(crate) fn suspend(&self, s: &mut Session) {
-        let (Some(user), Some(device)) = (s.user.as_ref(), s.device.as_deref()) else { return };
+    pub(crate) fn suspend(&self, s: &mut Session) -> Result<(), StoreError> {
+        let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
         let built = matches!(s.phase, Phase::ServerSync | Phase::Map);
         // A large object half sent goes back whole.
         let partial = s.out_chunk.take().map(|oc| oc.into_whole());
-        let mut saved = HashMap::new();
+        let mut incoming = s.chunk.take();
+        let mut saved = Saved::new();
         for (index, ds) in s.datastores.iter_mut().enumerate() {
             let mut sent = std::mem::take(&mut ds.sent);
             sent.sort_by_key(|(m, c, _)| (*m, *c));
-            let mut unacked: Vec<(Option<String>, Command)> =
-                sent.into_iter().map(|(_, _, cmd)| (guid_of(ds, &cmd), cmd)).collect();
-            if let Some((_, cmd)) = partial.as_ref().filter(|(i, _)| *i == index) {
-                unacked.push((guid_of(ds, cmd), cmd.clone()));
+            let mut unacked: Vec<OutRef> = sent.into_iter().map(|(_, _, r)| r).collect();
+            if let Some((_, r)) = partial.as_ref().filter(|(i, _)| *i == index) {
+                unacked.push(r.clone());
             }
-            for cmd in std::mem::take(&mut ds.outgoing) {
-                unacked.push((guid_of(ds, &cmd), cmd));
-            }
-            tracing::info!(datastore = %ds.name, unacked = unacked.len(), built, "session suspended");
+            unacked.extend(ds.front.take().map(|(r, _)| r));
+            unacked.extend(std::mem::take(&mut ds.outgoing));
+            let chunk = incoming.take_if(|c| c.datastore == ds.name);
+            tracing::info!(datastore = %ds.name, unacked = unacked.len(), built, receiving = chunk.as_ref().map(|c| c.received), "session suspended");
             saved.insert(
                 ds.name.clone(),
                 SuspendedDs {
@@ -111,19 +121,16 @@ impl Engine {
                     built,
                     snapshot_seq: ds.snapshot_seq,
                     unacked,
+                    incoming: chunk,
                 },
             );
         }
-        self.resume.save(user.id, device, saved);
+        save(self.store.as_ref(), user.id, &device, &saved)
     }
 }
 
-/// The resumed part of a datastore's change set: the saved commands, minus those concerning
+/// The resumed part of a datastore's change set: the saved references, minus those concerning
 /// items changed again since (their newer version is in `fresh`).
-pub(crate) fn merge_unacked(unacked: Vec<(Option<String>, Command)>, fresh: &HashSet<String>) -> Vec<Command> {
-    unacked
-        .into_iter()
-        .filter(|(guid, _)| guid.as_ref().is_none_or(|g| !fresh.contains(g)))
-        .map(|(_, cmd)| cmd)
-        .collect()
+pub(crate) fn merge_unacked(unacked: Vec<OutRef>, fresh: &HashSet<String>) -> Vec<OutRef> {
+    unacked.into_iter().filter(|r| r.guid().is_none_or(|g| !fresh.contains(g))).collect()
 }

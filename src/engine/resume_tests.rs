@@ -138,6 +138,8 @@ fn resume_sends_only_unacknowledged_items() {
     seed(&e, 20);
     let mut b = first_contact(&e, "dev-b");
     let acked = interrupted_slow_sync(&e, &mut b, 5);
+    // The gateway restarts in between: the suspended state is in the store.
+    let e = Engine::new(store.clone(), crate::engine::config::EngineConfig::default());
 
     // Resume: same Last anchor (none: first sync), new Next.
     b.next += 1;

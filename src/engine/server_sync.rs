@@ -6,6 +6,8 @@
 use crate::engine::reply::{estimate, number_children, ReplyBuilder};
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::resume::merge_unacked;
 use crate::engine::session::{Direction, DsState, Phase, Session};
 use crate::engine::Engine;
@@ -15,20 +17,20 @@ use crate::proto::{
 use crate::store::{Change, ChangeKind, Commit, Mutation, Origin, StoreError, UserId};
 
 impl Engine {
-    /// Computes every datastore's outgoing commands (at the end of package 3).
+    /// Computes every datastore's outgoing change set (at the end of package 3) as references;
+    /// the content of each item is read from the store only when its message is packed.
     pub(crate) fn build_server_changes(&self, s: &mut Session) -> Result<(), StoreError> {
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
         let me = Origin::Device(device.clone());
-        let max_obj = s.max_obj_size;
         for ds in &mut s.datastores {
             // Refresh from the client: the server keeps exactly what the client sent.
             if ds.direction == Direction::FromClient && ds.slow {
                 let doomed: Vec<Mutation> = self
                     .store
-                    .items(user.id, &ds.name)?
+                    .guids(user.id, &ds.name)?
                     .into_iter()
-                    .filter(|it| !ds.touched.contains(&it.guid))
-                    .map(|it| Mutation::Delete { guid: it.guid })
+                    .filter(|guid| !ds.touched.contains(guid))
+                    .map(|guid| Mutation::Delete { guid })
                     .collect();
                 if !doomed.is_empty() {
                     tracing::info!(datastore = %ds.name, deleted = doomed.len(), "refresh from client removes items the client does not have");
@@ -45,32 +47,32 @@ impl Engine {
                 continue;
             }
             // Merged items the client's Sync left to send back come first.
-            let mut out: Vec<Command> = std::mem::take(&mut ds.outgoing).into();
+            let mut out: Vec<OutRef> = std::mem::take(&mut ds.outgoing).into();
             if let Some(saved) = ds.resumed.take().filter(|r| r.built) {
                 // Resume (PROTOCOL.md §3.7): what the client did not acknowledge, then what
                 // changed since the interrupted session's change set.
-                let mut fresh_cmds = Vec::new();
+                let mut fresh_refs = Vec::new();
                 let mut fresh = HashSet::new();
                 for ch in self.store.changes_since(user.id, &ds.name, saved.snapshot_seq)? {
                     if ch.origin == me || ch.seq > ds.snapshot_seq {
                         continue;
                     }
                     fresh.insert(ch.guid.clone());
-                    self.change_command(user.id, ds, ch, &mut fresh_cmds)?;
+                    change_ref(ds, ch, &mut fresh_refs);
                 }
-                for cmd in merge_unacked(saved.unacked, &fresh) {
-                    if let Command::Add(a) = &cmd {
-                        ds.awaiting_map.extend(a.items.iter().filter_map(|i| Some(i.source.as_ref()?.loc_uri.clone())));
+                for r in merge_unacked(saved.unacked, &fresh) {
+                    if let OutRef::Add { guid } = &r {
+                        ds.awaiting_map.insert(guid.clone());
                     }
-                    out.push(cmd);
+                    out.push(r);
                 }
-                tracing::info!(datastore = %ds.name, resent = out.len(), new = fresh_cmds.len(), "resumed change set");
-                out.extend(fresh_cmds);
+                tracing::info!(datastore = %ds.name, resent = out.len(), new = fresh_refs.len(), "resumed change set");
+                out.extend(fresh_refs);
             } else if ds.slow {
-                for it in self.store.items(user.id, &ds.name)? {
-                    if !ds.rev.contains_key(&it.guid) {
-                        out.push(add(&it.guid, &it.content_type, it.data));
-                        ds.awaiting_map.insert(it.guid);
+                for guid in self.store.guids(user.id, &ds.name)? {
+                    if !ds.rev.contains_key(&guid) {
+                        ds.awaiting_map.insert(guid.clone());
+                        out.push(OutRef::Add { guid });
                     }
                 }
             } else {
@@ -79,26 +81,8 @@ impl Engine {
                     if ch.origin == me || ch.seq > ds.snapshot_seq {
                         continue;
                     }
-                    self.change_command(user.id, ds, ch, &mut out)?;
+                    change_ref(ds, ch, &mut out);
                 }
-            }
-            if let Some(max) = max_obj {
-                out.retain(|cmd| match payload_len(cmd) {
-                    Some(len) if len as u64 > max => {
-                        // libsynthesis suppresses these too (PROTOCOL.md §1.6); they stay unsent
-                        // (an Add is not mapped, so it is offered again next session).
-                        tracing::warn!(datastore = %ds.name, size = len, max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
-                        if let Command::Add(a) = cmd {
-                            for i in &a.items {
-                                if let Some(src) = &i.source {
-                                    ds.awaiting_map.remove(&src.loc_uri);
-                                }
-                            }
-                        }
-                        false
-                    }
-                    _ => true,
-                });
             }
             ds.number_of_changes = out.len() as u32;
             ds.outgoing = out.into();
@@ -106,31 +90,34 @@ impl Engine {
         Ok(())
     }
 
-    /// The command sending one stored change to the client (none for a delete of an item
-    /// the client never had, or a change of an item gone since).
-    fn change_command(
+    /// The command for one outgoing change, read from the store now: `None` when the item is
+    /// gone since, or larger than the client's MaxObjSize (libsynthesis suppresses those too,
+    /// PROTOCOL.md §1.6; an Add stays unmapped, so it is offered again next session).
+    fn materialize(
         &self,
         user: UserId,
         ds: &mut DsState,
-        ch: Change,
-        out: &mut Vec<Command>,
-    ) -> Result<(), StoreError> {
-        let luid = ds.rev.get(&ch.guid).cloned();
-        match (ch.kind, luid) {
-            (ChangeKind::Delete, Some(luid)) => out.push(delete(&luid)),
-            (ChangeKind::Delete, None) => {}
-            (_, luid) => {
-                let Some(it) = self.store.item(user, &ds.name, &ch.guid)? else { return Ok(()) };
-                match luid {
-                    Some(luid) => out.push(replace(&luid, &it.content_type, it.data)),
-                    None => {
-                        out.push(add(&it.guid, &it.content_type, it.data));
-                        ds.awaiting_map.insert(it.guid);
-                    }
-                }
-            }
+        r: &OutRef,
+        max_obj: Option<u64>,
+    ) -> Result<Option<Command>, StoreError> {
+        let (guid, luid) = match r {
+            OutRef::Delete { luid, .. } => return Ok(Some(delete(luid))),
+            OutRef::Add { guid } => (guid, None),
+            OutRef::Replace { guid, luid } => (guid, Some(luid)),
+        };
+        let Some(it) = self.store.item(user, &ds.name, guid)? else {
+            ds.awaiting_map.remove(guid);
+            return Ok(None);
+        };
+        if let Some(max) = max_obj.filter(|max| it.data.len() as u64 > *max) {
+            tracing::warn!(datastore = %ds.name, size = it.data.len(), max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
+            ds.awaiting_map.remove(guid);
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(match luid {
+            Some(luid) => replace(luid, &it.content_type, it.data),
+            None => add(&it.guid, &it.content_type, it.data),
+        }))
     }
 
     /// Adds as much of the outgoing Syncs as fits the client's MaxMsgSize. Returns true when
@@ -140,7 +127,8 @@ impl Engine {
     /// one chunk per message, the last command of a message that is not final; the next chunk
     /// follows when the client has answered 213. Items above the client's MaxObjSize are not
     /// sent.
-    pub(crate) fn send_server_changes(&self, s: &mut Session, r: &mut ReplyBuilder) -> bool {
+    pub(crate) fn send_server_changes(&self, s: &mut Session, r: &mut ReplyBuilder) -> Result<bool, StoreError> {
+        let (Some(user), max_obj) = (s.user.as_ref().map(|u| u.id), s.max_obj_size) else { return Ok(true) };
         // Leave room for the header and the encoding's overhead.
         let budget = s.max_msg_size.saturating_sub(s.max_msg_size / 10 + 1024);
         let mut out_chunk = s.out_chunk.take();
@@ -152,7 +140,7 @@ impl Engine {
         }
         for (index, ds) in s.datastores.iter_mut().enumerate() {
             let continuing = out_chunk.as_ref().is_some_and(|oc| oc.ds == index);
-            if ds.sync_sent && ds.outgoing.is_empty() && !continuing {
+            if ds.sync_sent && ds.outgoing.is_empty() && ds.front.is_none() && !continuing {
                 continue;
             }
             let mut sync = Sync {
@@ -164,32 +152,39 @@ impl Engine {
             let mut used = r.body_len() + 400;
             // The object being chunked continues first.
             let mut chunking = if continuing { out_chunk.take() } else { None };
-            if chunking.is_none() {
-                while let Some(cmd) = ds.outgoing.front() {
-                    let size = estimate(cmd);
-                    if used + size > budget {
-                        // Too big for any message: a large object, starting here when there is
-                        // room for a useful first chunk (or nothing else in this Sync).
-                        let room = budget.saturating_sub(used) >= MIN_CHUNK + 400;
-                        if size + 1000 > budget && (room || sync.commands.is_empty()) {
-                            if let Some(oc) = ds.outgoing.pop_front().and_then(|c| OutChunk::new(index, c)) {
-                                chunking = Some(oc);
-                            }
-                            break;
-                        }
-                        // At least one command per message, or nothing would ever move.
-                        if !sync.commands.is_empty() || r.body_len() > 2000 {
-                            break;
-                        }
+            // The reference of each whole command in `sync.commands`.
+            let mut refs: Vec<OutRef> = Vec::new();
+            while chunking.is_none() {
+                if ds.front.is_none() {
+                    let Some(next) = ds.outgoing.pop_front() else { break };
+                    if let Some(cmd) = self.materialize(user, ds, &next, max_obj)? {
+                        ds.front = Some((next, cmd));
                     }
-                    used += size;
-                    if let Some(cmd) = ds.outgoing.pop_front() {
-                        sync.commands.push(cmd);
+                    continue;
+                }
+                let size = ds.front.as_ref().map_or(0, |(_, cmd)| estimate(cmd));
+                if used + size > budget {
+                    // Too big for any message: a large object, starting here when there is
+                    // room for a useful first chunk (or nothing else in this Sync).
+                    let room = budget.saturating_sub(used) >= MIN_CHUNK + 400;
+                    if size + 1000 > budget && (room || sync.commands.is_empty()) {
+                        if let Some((oref, cmd)) = ds.front.take() {
+                            chunking = OutChunk::new(index, oref, cmd);
+                        }
+                        break;
                     }
+                    // At least one command per message, or nothing would ever move.
+                    if !sync.commands.is_empty() || r.body_len() > 2000 {
+                        break;
+                    }
+                }
+                used += size;
+                if let Some((oref, cmd)) = ds.front.take() {
+                    sync.commands.push(cmd);
+                    refs.push(oref);
                 }
             }
             let mut pending_chunk = false;
-            let chunk_pushed = chunking.is_some();
             let mut finished_whole = None;
             if let Some(mut oc) = chunking {
                 let room = budget.saturating_sub(used).max(MIN_CHUNK + 400);
@@ -202,7 +197,7 @@ impl Engine {
                     finished_whole = Some(oc.into_whole().1);
                 }
             }
-            let full = pending_chunk || !ds.outgoing.is_empty();
+            let full = pending_chunk || !ds.outgoing.is_empty() || ds.front.is_some();
             ds.sync_sent = true;
             let id = r.cmd_id();
             sync.cmd_id = id;
@@ -213,22 +208,21 @@ impl Engine {
             // Remember what goes out until the client acknowledges it (suspend, resume.rs); a
             // large object counts once its last chunk is sent.
             let msg_id = r.msg.header.msg_id;
-            let whole = sync.commands.len() - usize::from(chunk_pushed);
-            for cmd in &sync.commands[..whole] {
-                ds.sent.push((msg_id, cmd.cmd_id(), cmd.clone()));
+            for (cmd, oref) in sync.commands.iter().zip(refs) {
+                ds.sent.push((msg_id, cmd.cmd_id(), oref));
             }
-            if let (Some(cmd), Some(last)) = (finished_whole, sync.commands.last()) {
-                ds.sent.push((msg_id, last.cmd_id(), cmd));
+            if let (Some(oref), Some(last)) = (finished_whole, sync.commands.last()) {
+                ds.sent.push((msg_id, last.cmd_id(), oref));
             }
             r.msg.body.push(Command::Sync(sync));
             if full {
                 s.out_chunk = out_chunk;
-                return false;
+                return Ok(false);
             }
         }
         s.out_chunk = None;
         s.phase = Phase::Map;
-        true
+        Ok(true)
     }
 
     /// A client Status: the answer to a chunk of the large object being sent? 213 lets the next
@@ -252,6 +246,44 @@ impl Engine {
     }
 }
 
+/// One change for the client, by reference: the item's content is read from the store when
+/// the message carrying it is packed, so a session never holds its whole change set in memory,
+/// and a resumed session sends the item as it is then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum OutRef {
+    /// An item the client does not have (its GUID is the Add's Source).
+    Add { guid: String },
+    /// New content for the client's item `luid`.
+    Replace { guid: String, luid: String },
+    /// Removes the client's item `luid` (the item `guid`, when known).
+    Delete { guid: Option<String>, luid: String },
+}
+
+impl OutRef {
+    /// The GUID the change concerns, when known.
+    pub(crate) fn guid(&self) -> Option<&str> {
+        match self {
+            OutRef::Add { guid } | OutRef::Replace { guid, .. } => Some(guid),
+            OutRef::Delete { guid, .. } => guid.as_deref(),
+        }
+    }
+}
+
+/// The reference sending one stored change to the client (none for a delete of an item the
+/// client never had). A new item awaits the client's Map.
+fn change_ref(ds: &mut DsState, ch: Change, out: &mut Vec<OutRef>) {
+    let luid = ds.rev.get(&ch.guid).cloned();
+    match (ch.kind, luid) {
+        (ChangeKind::Delete, Some(luid)) => out.push(OutRef::Delete { guid: Some(ch.guid), luid }),
+        (ChangeKind::Delete, None) => {}
+        (_, Some(luid)) => out.push(OutRef::Replace { guid: ch.guid, luid }),
+        (_, None) => {
+            ds.awaiting_map.insert(ch.guid.clone());
+            out.push(OutRef::Add { guid: ch.guid });
+        }
+    }
+}
+
 /// The smallest chunk of data worth a message.
 const MIN_CHUNK: usize = 512;
 
@@ -265,6 +297,8 @@ pub(crate) struct OutChunk {
     template: Command,
     /// The item's LocURI (GUID for an Add, LUID for a Replace).
     uri: String,
+    /// The change it sends (saved on suspend).
+    oref: OutRef,
     data: Vec<u8>,
     /// Bytes sent so far.
     sent: usize,
@@ -273,7 +307,7 @@ pub(crate) struct OutChunk {
 }
 
 impl OutChunk {
-    fn new(ds: usize, mut template: Command) -> Option<OutChunk> {
+    fn new(ds: usize, oref: OutRef, mut template: Command) -> Option<OutChunk> {
         let (cmd, item) = match &mut template {
             Command::Add(a) if a.items.len() == 1 => (CmdName::Add, &mut a.items[0]),
             Command::Replace(a) if a.items.len() == 1 => (CmdName::Replace, &mut a.items[0]),
@@ -292,21 +326,12 @@ impl OutChunk {
             .map(|x| x.loc_uri.clone())
             .or_else(|| item.target.as_ref().map(|x| x.loc_uri.clone()))
             .unwrap_or_default();
-        Some(OutChunk { ds, cmd, template, uri, data, sent: 0, awaiting: None })
+        Some(OutChunk { ds, cmd, template, uri, oref, data, sent: 0, awaiting: None })
     }
 
-    /// The whole command again (the datastore's index with it), to be sent anew after a resume.
-    pub(crate) fn into_whole(self) -> (usize, Command) {
-        let mut cmd = self.template;
-        let item = match &mut cmd {
-            Command::Add(a) => &mut a.items[0],
-            Command::Replace(a) => &mut a.items[0],
-            // Invariant: `new` only accepts Add and Replace.
-            _ => unreachable!("chunked command is an Add or Replace"),
-        };
-        item.data = Some(Data::Bytes(self.data));
-        item.more_data = false;
-        (self.ds, cmd)
+    /// The change it sends (the datastore's index with it), to be sent anew after a resume.
+    pub(crate) fn into_whole(self) -> (usize, OutRef) {
+        (self.ds, self.oref)
     }
 
     fn done(&self) -> bool {
@@ -352,16 +377,6 @@ impl OutChunk {
         }
         cmd
     }
-}
-
-/// The data length of a single-item Add/Replace.
-fn payload_len(cmd: &Command) -> Option<usize> {
-    let items = match cmd {
-        Command::Add(a) => &a.items,
-        Command::Replace(a) => &a.items,
-        _ => return None,
-    };
-    Some(items.iter().filter_map(|i| i.data.as_ref()?.bytes().map(<[u8]>::len)).sum())
 }
 
 fn add(guid: &str, content_type: &str, data: Vec<u8>) -> Command {

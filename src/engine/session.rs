@@ -7,6 +7,7 @@ use crate::codec::Encoding;
 use crate::engine::auth::{authenticate, AuthOutcome};
 use crate::engine::quirks::{DeviceIdentity, Quirks};
 use crate::engine::reply::ReplyBuilder;
+use crate::engine::server_sync::OutRef;
 use crate::engine::{devinf, Context, Engine, Reply};
 use crate::proto::{AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version};
 use crate::store::{Commit, DeviceRecord, StoreError, SyncAnchor, User};
@@ -28,7 +29,7 @@ pub(crate) enum Phase {
 }
 
 /// Sync direction negotiated for a datastore.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Direction {
     TwoWay,
     FromClient,
@@ -57,33 +58,44 @@ pub(crate) struct DsState {
     pub(crate) touched: HashSet<String>,
     /// Items the server changed since the last sync (conflict detection; server wins).
     pub(crate) server_changed: Option<HashSet<String>>,
-    /// Unmatched stored items by content key, built at the first slow-sync item.
-    pub(crate) slow_index: Option<HashMap<String, Vec<String>>>,
+    /// Unmatched stored items by digest of their content key, built at the first slow-sync item.
+    pub(crate) slow_index: Option<HashMap<[u8; 16], Vec<String>>>,
     /// Store sequence number the server's change set was computed at.
     pub(crate) snapshot_seq: u64,
-    /// Server commands not yet sent, and whether this datastore's Sync was sent at all.
-    pub(crate) outgoing: VecDeque<Command>,
+    /// Server changes not yet sent (references: the content is read when a message is packed),
+    /// the next one already built, and whether this datastore's Sync was sent at all.
+    pub(crate) outgoing: VecDeque<OutRef>,
+    pub(crate) front: Option<(OutRef, Command)>,
     pub(crate) sync_sent: bool,
     pub(crate) number_of_changes: u32,
     /// GUIDs sent as Add this session, waiting for the client's Map.
     pub(crate) awaiting_map: HashSet<String>,
     /// The client's Last anchor in its Alert (a resume must present it again).
     pub(crate) client_last: Option<String>,
-    /// Server commands sent and not yet acknowledged: (MsgID, CmdID, command) (resume.rs).
-    pub(crate) sent: Vec<(u32, u32, Command)>,
+    /// Server changes sent and not yet acknowledged: (MsgID, CmdID, reference) (resume.rs).
+    pub(crate) sent: Vec<(u32, u32, OutRef)>,
     /// The saved state of the interrupted session this one resumes (Alert 225).
     pub(crate) resumed: Option<crate::engine::resume::SuspendedDs>,
 }
 
-/// A large object being received in chunks.
-#[derive(Debug)]
+/// A large object being received in chunks; the chunks are staged in the store under `key`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Chunk {
     pub(crate) datastore: String,
     pub(crate) luid: String,
-    pub(crate) cmd: CmdName,
+    /// Add, Replace or Copy, as text.
+    pub(crate) cmd: String,
     pub(crate) content_type: Option<String>,
     pub(crate) declared: Option<u64>,
-    pub(crate) data: Vec<u8>,
+    /// The store's staging key (datastore and LUID).
+    pub(crate) key: String,
+    /// Bytes received (and staged) so far.
+    pub(crate) received: u64,
+    /// Length of the last chunk, to recognise its repetition after a resume.
+    pub(crate) last_len: u64,
+    /// Restored from a suspended session and not yet continued.
+    #[serde(default)]
+    pub(crate) resumed: bool,
 }
 
 /// The state of one session between messages. Created by [`Engine::new_session`].
@@ -198,7 +210,9 @@ impl Engine {
         }
         if s.suspend_requested {
             // Alert 224: keep what a resume needs; this reply ends the session.
-            self.suspend(s);
+            if let Err(e) = self.suspend(s) {
+                tracing::error!(error = %e, "store failure saving a suspended session: a resume will be refused");
+            }
             s.pending_alerts.clear();
             if msg.header.no_resp {
                 r.msg.body.retain(|c| !matches!(c, Command::Status(_)));
@@ -388,9 +402,9 @@ impl Engine {
             Phase::ClientSync if client_final => {
                 self.build_server_changes(s)?;
                 s.phase = Phase::ServerSync;
-                Ok(self.send_server_changes(s, r))
+                self.send_server_changes(s, r)
             }
-            Phase::ServerSync => Ok(self.send_server_changes(s, r)),
+            Phase::ServerSync => self.send_server_changes(s, r),
             Phase::Map if client_final => {
                 self.complete(s, ctx)?;
                 s.phase = Phase::Done;

@@ -312,6 +312,60 @@ fn one_hour_later(start: &str) -> String {
     }
 }
 
+/// A vCard named `full_name` with a PHOTO of `raw_len` pseudo-random bytes (varied by `seed`)
+/// as base64 folded at 76 columns; returns the vCard and the unfolded base64.
+pub fn vcard_with_photo(full_name: &str, raw_len: usize, seed: u32) -> (String, String) {
+    let raw: Vec<u8> = (0..raw_len as u32)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(seed.wrapping_mul(7919)) ^ (i >> 3)) as u8)
+        .collect();
+    let b64 = b64(&raw);
+    let (first, last) = full_name.split_once(' ').unwrap_or((full_name, ""));
+    let mut card = format!(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nN:{last};{first};;;\r\nFN:{full_name}\r\nTEL:+1 555 0199\r\nPHOTO;ENCODING=b;TYPE=JPEG:"
+    );
+    card.reserve(b64.len() + b64.len() / 74 * 3 + 32);
+    for (i, chunk) in b64.as_bytes().chunks(74).enumerate() {
+        if i > 0 {
+            card.push_str("\r\n ");
+        }
+        card.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+    }
+    card.push_str("\r\nEND:VCARD\r\n");
+    (card, b64)
+}
+
+fn b64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() / 3 * 4 + 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The PHOTO value of a vCard after unfolding (whitespace of folding removed).
+pub fn photo(text: &str) -> Option<String> {
+    let mut unfolded: Vec<String> = Vec::new();
+    for raw in text.split('\n') {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        match (raw.strip_prefix(' ').or_else(|| raw.strip_prefix('\t')), unfolded.last_mut()) {
+            (Some(rest), Some(last)) => last.push_str(rest),
+            _ => unfolded.push(raw.to_string()),
+        }
+    }
+    let line = unfolded.into_iter().find(|l| l.to_ascii_uppercase().starts_with("PHOTO"))?;
+    let value = &line[line.find(':')? + 1..];
+    Some(value.chars().filter(|c| !c.is_whitespace()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,58 +423,4 @@ mod tests {
         assert!(err.contains("missing:    vcard N=\"Baker;Bob\""), "{err}");
         assert!(err.contains("unexpected: vcard N=\"Able;Ann\""), "{err}");
     }
-}
-
-/// A vCard named `full_name` with a PHOTO of `raw_len` pseudo-random bytes (varied by `seed`)
-/// as base64 folded at 76 columns; returns the vCard and the unfolded base64.
-pub fn vcard_with_photo(full_name: &str, raw_len: usize, seed: u32) -> (String, String) {
-    let raw: Vec<u8> = (0..raw_len as u32)
-        .map(|i| (i.wrapping_mul(31).wrapping_add(seed.wrapping_mul(7919)) ^ (i >> 3)) as u8)
-        .collect();
-    let b64 = b64(&raw);
-    let (first, last) = full_name.split_once(' ').unwrap_or((full_name, ""));
-    let mut card = format!(
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nN:{last};{first};;;\r\nFN:{full_name}\r\nTEL:+1 555 0199\r\nPHOTO;ENCODING=b;TYPE=JPEG:"
-    );
-    card.reserve(b64.len() + b64.len() / 74 * 3 + 32);
-    for (i, chunk) in b64.as_bytes().chunks(74).enumerate() {
-        if i > 0 {
-            card.push_str("\r\n ");
-        }
-        card.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-    }
-    card.push_str("\r\nEND:VCARD\r\n");
-    (card, b64)
-}
-
-fn b64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len() / 3 * 4 + 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// The PHOTO value of a vCard after unfolding (whitespace of folding removed).
-pub fn photo(text: &str) -> Option<String> {
-    let mut unfolded: Vec<String> = Vec::new();
-    for raw in text.split('\n') {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        match (raw.strip_prefix(' ').or_else(|| raw.strip_prefix('\t')), unfolded.last_mut()) {
-            (Some(rest), Some(last)) => last.push_str(rest),
-            _ => unfolded.push(raw.to_string()),
-        }
-    }
-    let line = unfolded.into_iter().find(|l| l.to_ascii_uppercase().starts_with("PHOTO"))?;
-    let value = &line[line.find(':')? + 1..];
-    Some(value.chars().filter(|c| !c.is_whitespace()).collect())
 }
