@@ -42,6 +42,9 @@ pub struct Context {
     pub encoding: Encoding,
     /// The HTTP User-Agent header, when the request had one (device quirks are keyed by it).
     pub user_agent: Option<String>,
+    /// The gateway is shutting down: a DS 1.2 session in the middle of its sync is suspended
+    /// with this message (server Alert 224, state saved for the client's Alert 225).
+    pub suspend: bool,
 }
 
 /// The engine's answer to one message.

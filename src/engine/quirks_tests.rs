@@ -31,6 +31,7 @@ fn ctx(ua: Option<&str>) -> Context {
         now: 1_800_000_000,
         encoding: Encoding::Xml,
         user_agent: ua.map(str::to_string),
+        suspend: false,
     }
 }
 

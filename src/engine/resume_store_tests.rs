@@ -232,3 +232,51 @@ fn max_obj_size_in_the_alert_item_limits_what_is_sent() {
         .collect();
     assert_eq!(sent.len(), 1, "only the small item: {sent:?}");
 }
+
+#[test]
+fn a_stopping_gateway_suspends_the_session_and_the_client_resumes() {
+    let (e, store) = engine();
+    let mut a = first_contact(&e, "dev-a");
+    let c = ctx();
+    let mut s = e.new_session();
+    let r = e.handle(
+        &mut s,
+        msg(&a, "1", 1, Some(md5_cred(&a.nonce, "secret")), vec![alert(&a, AlertCode::SlowSync)], true),
+        &c,
+    );
+    take_nonce(&mut a, &r);
+    let small = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Small\r\nEND:VCARD\r\n";
+    // The gateway starts stopping while the client sends its package 3.
+    let stopping = crate::engine::Context { suspend: true, ..ctx() };
+    let r = e.handle(&mut s, msg(&a, "1", 2, None, vec![sync_of(vec![change(2, "add", "1", small)])], true), &stopping);
+    assert_eq!(add_codes(&r), vec![201], "the client's item is still taken");
+    let alert_224 = r.message.body.iter().any(|c| matches!(c, Command::Alert(x) if x.data == Some(AlertCode::Suspend)));
+    assert!(
+        alert_224 && r.message.final_ && !r.finished,
+        "server Alert 224, the session waits for the client's answer"
+    );
+    let user = store.user_by_name("alice").unwrap().unwrap().id;
+    assert!(store.suspended(user, "dev-a").unwrap().is_some(), "state saved for a resume");
+    // The client's answer (its Status for our Alert) ends the session without touching the state.
+    let status = Command::Status(Status {
+        cmd_id: 1,
+        msg_ref: Some(r.message.header.msg_id),
+        cmd_ref: 1,
+        cmd: CmdName::Alert,
+        target_refs: vec![],
+        source_refs: vec![],
+        cred: None,
+        chal: None,
+        data: StatusCode::Ok,
+        items: vec![],
+    });
+    let r = e.handle(&mut s, msg(&a, "1", 3, None, vec![status], true), &stopping);
+    assert!(r.finished);
+    assert!(store.suspended(user, "dev-a").unwrap().is_some(), "still saved");
+
+    let e = restart(&store);
+    let (code, replies) = resume(&e, &mut a, vec![vec![]]);
+    assert_eq!(code, 200, "resume accepted");
+    assert!(replies[0].message.final_);
+    assert_eq!(stored_items(&store).len(), 1, "the item sent before the stop is stored once");
+}

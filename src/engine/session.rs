@@ -9,7 +9,9 @@ use crate::engine::quirks::{DeviceIdentity, Quirks};
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::server_sync::OutRef;
 use crate::engine::{devinf, Context, Engine, Reply};
-use crate::proto::{AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version};
+use crate::proto::{
+    Alert, AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version,
+};
 use crate::store::{Commit, DeviceRecord, StoreError, SyncAnchor, User};
 
 /// Where the session is in the package sequence.
@@ -120,6 +122,8 @@ pub struct Session {
     pub(crate) quirks_resolved: bool,
     /// The client sent Alert 224: the session ends after this message (resume.rs).
     pub(crate) suspend_requested: bool,
+    /// We sent Alert 224 (the gateway is stopping): the client's next message ends the session.
+    pub(crate) server_suspended: bool,
 }
 
 impl Session {
@@ -201,6 +205,14 @@ impl Engine {
         }
         r.status_per_command = s.quirks.status_per_command;
         let ctx = &Context { encoding: s.quirks.reply_encoding(ctx.encoding), ..ctx.clone() };
+        if s.server_suspended {
+            // The client's last message after our Alert 224 (its statuses): acknowledged, and
+            // the session ends. Nothing of it is executed: the saved state stays as it was.
+            for cmd in msg.body.iter().filter(|c| !matches!(c, Command::Status(_))) {
+                r.status(cmd.cmd_id(), cmd.name(), StatusCode::Ok);
+            }
+            return self.end(s, r, ctx.encoding);
+        }
 
         for cmd in &msg.body {
             if let Err(e) = self.command(s, &mut r, cmd, ctx) {
@@ -218,6 +230,36 @@ impl Engine {
                 r.msg.body.retain(|c| !matches!(c, Command::Status(_)));
             }
             return self.end(s, r, ctx.encoding);
+        }
+        if ctx.suspend
+            && s.version == Version::V1_2
+            && s.user.is_some()
+            && !s.datastores.is_empty()
+            && matches!(s.phase, Phase::Init | Phase::ClientSync | Phase::ServerSync)
+        {
+            // The gateway is going down: suspend from our side (PROTOCOL.md §3.7), so the
+            // client resumes with Alert 225 instead of starting over.
+            tracing::info!("gateway shutting down: the session is suspended (server Alert 224)");
+            if let Err(e) = self.suspend(s) {
+                tracing::error!(error = %e, "store failure saving a suspended session: a resume will be refused");
+            }
+            s.pending_alerts.clear();
+            r.push(Command::Alert(Alert {
+                cmd_id: 0,
+                no_resp: false,
+                cred: None,
+                correlator: None,
+                data: Some(AlertCode::Suspend),
+                items: vec![Item {
+                    target: s.device.as_deref().map(Target::uri),
+                    source: Some(Source::uri(&msg.header.target.loc_uri)),
+                    ..Default::default()
+                }],
+            }));
+            // The client answers our Alert with one more message, which ends the session.
+            s.phase = Phase::Done;
+            s.server_suspended = true;
+            return Reply { message: r.finish(true), finished: false, encoding: ctx.encoding };
         }
         let alerts = std::mem::take(&mut s.pending_alerts);
         for a in alerts {

@@ -34,6 +34,7 @@ pub(super) fn ctx() -> Context {
         now: 1_800_000_000,
         encoding: Encoding::Xml,
         user_agent: None,
+        suspend: false,
     }
 }
 

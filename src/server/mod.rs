@@ -3,8 +3,10 @@
 //! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`,
 //! one session at a time per user in `user_locks.rs`),
 //! `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
-//! runs on its own task; the engine runs on blocking threads. Shutdown stops accepting, lets
-//! requests in flight finish for up to [`SHUTDOWN_GRACE`], then returns.
+//! runs on its own task; the engine runs on blocking threads. Shutdown first drains
+//! (`drain.rs`: sessions mid-sync get a server Alert 224 and are saved for a resume, new ones
+//! 503, until requests stop for a second), then stops accepting, lets requests in flight finish
+//! for up to [`SHUTDOWN_GRACE`], and returns.
 //!
 //! ```no_run
 //! # async fn demo(config: syncgate::config::Config, engine: syncgate::engine::Engine) -> std::io::Result<()> {
@@ -14,6 +16,7 @@
 //! # }
 //! ```
 
+mod drain;
 mod http;
 mod sessions;
 mod sync;
@@ -66,6 +69,8 @@ struct Shared {
     sessions: Sessions,
     /// One session at a time per user ([`user_locks`]).
     user_locks: UserLocks,
+    /// Set once a stop was asked for ([`drain`]).
+    drain: drain::Drain,
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -106,7 +111,13 @@ impl Server {
         Ok(Server {
             listener,
             local_addr,
-            shared: Arc::new(Shared { config, engine, sessions, user_locks: UserLocks::new() }),
+            shared: Arc::new(Shared {
+                config,
+                engine,
+                sessions,
+                user_locks: UserLocks::new(),
+                drain: Default::default(),
+            }),
         })
     }
 
@@ -123,9 +134,22 @@ impl Server {
         let sweeper = tokio::spawn(sweep_sessions(shared.clone()));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
+        let mut drain_deadline: Option<Instant> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown, if drain_deadline.is_none() => {
+                    // Keep serving a moment: sessions mid-sync are suspended, not cut off.
+                    info!("stop requested: suspending sessions in progress, refusing new ones");
+                    shared.drain.start();
+                    drain_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+                }
+                _ = tick.tick(), if drain_deadline.is_some() => {
+                    let now = Instant::now();
+                    if shared.drain.quiet(now) || drain_deadline.is_some_and(|d| now >= d) {
+                        break;
+                    }
+                }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         connections.spawn(connection(shared.clone(), stream, peer, local_addr, stopped.clone()));

@@ -123,6 +123,11 @@ async fn run_in_session(shared: &Arc<Shared>, sid: Option<&str>, msg: Message, r
         Ok(routed) => routed,
         Err(refusal) => return refused(refusal, &shared.config.sync_path),
     };
+    shared.drain.touch(now);
+    if routed.kind == RouteKind::New && shared.drain.is_draining() {
+        sessions.remove(&routed.token);
+        return shutting_down();
+    }
     let mut guard = routed.state.clone().lock_owned().await;
     if let Some(cached) = guard.replay(&request.digest) {
         Span::current().record("sid", routed.token.short());
@@ -138,6 +143,9 @@ async fn run_in_session(shared: &Arc<Shared>, sid: Option<&str>, msg: Message, r
         RouteKind::Token => guard.finished,
         RouteKind::New => false,
     };
+    if restart && shared.drain.is_draining() {
+        return shutting_down();
+    }
     if restart {
         debug!(msg_id, last_msg_id = guard.last_msg_id, finished = guard.finished, "starting a new session");
         drop(guard);
@@ -171,6 +179,7 @@ async fn call_engine(
         now: unix_now(),
         encoding: request.encoding,
         user_agent: request.user_agent,
+        suspend: shared.drain.is_draining(),
     };
     let engine = shared.engine.clone();
     let span = Span::current();
@@ -277,6 +286,14 @@ fn refused(refusal: Refusal, sync_path: &str) -> HttpResponse {
             internal()
         }
     }
+}
+
+/// 503 for a new session while the gateway drains before stopping.
+fn shutting_down() -> HttpResponse {
+    warn!("refused: a new session while the gateway is shutting down");
+    let mut response = http::text(StatusCode::SERVICE_UNAVAILABLE, "the gateway is shutting down, try again later");
+    response.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("30"));
+    response
 }
 
 fn body_error(e: BodyError) -> HttpResponse {

@@ -297,7 +297,7 @@ fn syncml_messages_get_syncml_answers_and_resends_the_cached_reply() {
 }
 
 #[test]
-fn sigterm_lets_the_request_in_flight_finish() {
+fn sigterm_answers_the_request_in_flight_and_refuses_new_sessions() {
     let dir = TempDir::new();
     let server = Server::start(dir.path(), &[]);
     let mut stream = TcpStream::connect(&server.addr).expect("connect");
@@ -315,11 +315,14 @@ fn sigterm_lets_the_request_in_flight_finish() {
     stream.write_all(rest).expect("second half sent after SIGTERM");
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
+    // The request gets a whole answer. It would start a session, which the stopping gateway
+    // refuses with 503 and a retry hint (sessions in progress are suspended instead).
     let response = Response::parse(&raw);
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("application/vnd.syncml+xml"));
+    response.assert_refusal(503, "shutting down");
+    assert_eq!(response.header("retry-after"), Some("30"));
     let (code, log) = server.wait();
     assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("a new session while the gateway is shutting down"), "{log}");
 }
 
 /// A message of an authenticated client (basic auth as alice/secret).

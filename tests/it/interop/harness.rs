@@ -78,6 +78,36 @@ impl Gateway {
     /// keep working with the same URL. Panics for the reference server.
     pub fn restart(&mut self) {
         self.kill();
+        self.start_again();
+    }
+
+    /// Asks the gateway to stop: SIGTERM to its pid. Panics for the reference server.
+    pub fn send_term(&self) {
+        let Server::Syncgate { child, .. } = &self.server else {
+            panic!("send_term() is only implemented for syncgate");
+        };
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {} failed", child.id());
+    }
+
+    /// Waits (up to 30 s) until the gateway has exited; its exit status.
+    pub fn wait_stopped(&mut self) -> std::process::ExitStatus {
+        let Server::Syncgate { child, .. } = &mut self.server else {
+            panic!("wait_stopped() is only implemented for syncgate");
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the gateway did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the (stopped) gateway again on the same address, data directory and
+    /// configuration; its log continues in the same file.
+    pub fn start_again(&mut self) {
         let Server::Syncgate { child, data_dir, log, config } = &mut self.server else {
             panic!("restart() is only implemented for syncgate");
         };

@@ -103,6 +103,69 @@ fn suspended_download_resumes_without_duplicates() {
     assert_eq!((s.remote_added(), s.local_added()), (0, 0), "{}", idle.failure_report("items still moving"));
 }
 
+/// The gateway is stopped (SIGTERM) in the middle of a device's download: it suspends the
+/// session from its side (server Alert 224) before exiting; after the restart the client's next
+/// run resumes (Alert 225) and the device ends with every contact once.
+#[test]
+fn gateway_stop_suspends_the_session_and_the_client_resumes() {
+    let mut gw = Gateway::start(Some(CONFIG));
+    gw.add_user(USER, PASSWORD);
+    let opts = || DeviceOpts::default().max_msg_size(10240).stores(&[Store::Contacts]);
+    let a = Device::new("a", &gw.url(), USER, PASSWORD, opts());
+    let contacts: Vec<String> =
+        (0..N).map(|i| vcard_with_email(&format!("Stop{i:04} Resume"), &format!("+1 555 {i:04}"), None)).collect();
+    for (i, text) in contacts.iter().enumerate() {
+        a.add_item(Store::Contacts, &(i + 1).to_string(), text);
+    }
+    a.sync(SyncMode::Slow).assert_ok();
+
+    let b = Device::new("b", &gw.url(), USER, PASSWORD, opts());
+    let offset = gw.log().len();
+    let done = AtomicBool::new(false);
+    let first = std::thread::scope(|scope| {
+        let stopper = scope.spawn(|| {
+            let started = Instant::now();
+            while gw.log()[offset..].matches("request done").count() < 6 {
+                if done.load(Ordering::SeqCst) || started.elapsed() > Duration::from_secs(60) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            gw.send_term();
+            Some(())
+        });
+        let result = b.sync(SyncMode::Slow);
+        done.store(true, Ordering::SeqCst);
+        let stopped = stopper.join().expect("the stopper thread");
+        assert!(stopped.is_some(), "the gateway was not stopped: {}", result.failure_report("first run"));
+        result
+    });
+    // The client saw the server's Alert 224 as a suspend (SyncEvolution status 20032,
+    // "explicitly suspended"), not as a transport failure.
+    assert!(first.status == Some(20032), "the client did not suspend; {}", first.failure_report("the interrupted run"));
+    let status = gw.wait_stopped();
+    assert!(status.success(), "the gateway exited with {status} after SIGTERM");
+    let log = gw.log()[offset..].to_string();
+    assert!(
+        log.contains("the session is suspended (server Alert 224)"),
+        "the gateway did not suspend the session; {}",
+        first.failure_report("the interrupted run")
+    );
+    let received = b.count(Store::Contacts);
+    assert!(received < N, "the stop came too late: {received} contacts already on the device");
+
+    gw.start_again();
+    let offset = gw.log().len();
+    let second = b.sync(SyncMode::Slow);
+    second.assert_ok();
+    let log = gw.log()[offset..].to_string();
+    assert!(log.contains("resuming a suspended session"), "the client did not resume after the restart:\n{log}");
+    let on_device: Vec<String> = b.items(Store::Contacts).into_values().collect();
+    if let Err(diff) = items::compare(Store::Contacts, &contacts, &on_device) {
+        panic!("after the resume: {diff}");
+    }
+}
+
 /// The pid of the `syncevolution` process running with `HOME=home` (the one this test started).
 fn client_pid(home: &Path) -> Option<u32> {
     let want = format!("HOME={}", home.display());
