@@ -3,7 +3,8 @@
 //! client's LD_PRELOAD shim; `scripts/test` installs both. Field notes: tests/interop/NOTES.md.
 //!
 //! Layout:
-//! - `harness`: processes: the gateway, the shim, devices (configure, sync, item files);
+//! - `harness`: processes: the shim, devices (configure, sync, item files); `gateway`: the
+//!   gateway under test;
 //! - `report`: what a client run reports (`status.ini`, message dumps) and its assertions;
 //! - `items`: vCard/iCalendar/note builders and the semantic comparison of items;
 //! - `reference`: opt-in `SYNCGATE_INTEROP_SERVER=reference`, the same tests against
@@ -17,6 +18,7 @@
 mod concurrency;
 mod conflicts;
 mod crash;
+mod gateway;
 mod harness;
 mod items;
 mod large_objects;
