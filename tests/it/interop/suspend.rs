@@ -3,7 +3,9 @@
 //! with Alert 225. A second device pulls 300 contacts in 10 KB messages; the client is
 //! interrupted in the middle of the server's package (counted in answered requests, as in
 //! `crash.rs`). The resumed session must complete, and the device must end with the 300
-//! contacts, none twice.
+//! contacts, none twice. The other way round: the gateway stopped (SIGTERM) in the middle of a
+//! download suspends the session itself (server Alert 224) and the client resumes it after the
+//! restart.
 
 use std::fs;
 use std::path::Path;
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::harness::{Device, DeviceOpts, Gateway, SyncMode};
 use super::items::{self, vcard_with_email, Store};
+use super::report::SyncResult;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "secret";
@@ -38,44 +41,21 @@ fn suspended_download_resumes_without_duplicates() {
     }
     a.sync(SyncMode::Slow).assert_ok();
 
-    let b = Device::new("b", &gw.url(), USER, PASSWORD, opts());
-    let offset = gw.log().len();
-    let done = AtomicBool::new(false);
-    // Requests of b's slow sync: challenge, alerts, empty client package, ~12 server messages,
-    // map. Interrupt after a few server messages.
-    let after = 6;
-    let first = std::thread::scope(|scope| {
-        let interrupter = scope.spawn(|| {
-            let started = Instant::now();
-            while gw.log()[offset..].matches("request done").count() < after {
-                if done.load(Ordering::SeqCst) || started.elapsed() > Duration::from_secs(60) {
-                    return false;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            match client_pid(b.home()) {
-                Some(pid) => {
-                    let ok = std::process::Command::new("kill")
-                        .args(["-INT", &pid.to_string()])
-                        .status()
-                        .is_ok_and(|s| s.success());
-                    ok
-                }
-                None => false,
-            }
-        });
-        let result = b.sync(SyncMode::Slow);
-        done.store(true, Ordering::SeqCst);
-        let interrupted = interrupter.join().expect("the interrupter thread");
-        assert!(interrupted, "the client was not interrupted: {}", result.failure_report("first run"));
-        result
-    });
-    let log = gw.log()[offset..].to_string();
-    assert!(
-        log.contains("client suspends the session"),
-        "no Alert 224 reached the gateway; {}",
-        first.failure_report("the interrupted run")
-    );
+    // The client occasionally finishes a run in spite of the SIGINT when the machine is busy
+    // (seen once in a loaded full-suite run; its output showed no sign of the signal). That is
+    // the client's timing, not the gateway's: try again with a fresh device, at most 3 times.
+    let mut suspended = None;
+    for attempt in 1..=3 {
+        let b = Device::new(&format!("b{attempt}"), &gw.url(), USER, PASSWORD, opts());
+        let offset = gw.log().len();
+        let first = interrupted_run(&gw, &b, offset);
+        if gw.log()[offset..].contains("client suspends the session") {
+            suspended = Some((b, first));
+            break;
+        }
+        eprintln!("attempt {attempt}: no Alert 224 reached the gateway; {}", first.failure_report("interrupted run"));
+    }
+    let Some((b, _)) = suspended else { panic!("the client never suspended in 3 attempts (reports above)") };
     let received = b.count(Store::Contacts);
     assert!(received < N, "the suspend came too late: {received} contacts already on the device");
 
@@ -164,6 +144,32 @@ fn gateway_stop_suspends_the_session_and_the_client_resumes() {
     if let Err(diff) = items::compare(Store::Contacts, &contacts, &on_device) {
         panic!("after the resume: {diff}");
     }
+}
+
+/// Runs `b`'s slow sync and sends the client SIGINT once the gateway has answered six requests
+/// since `offset` of its log (challenge, alerts, empty client package, then server messages).
+fn interrupted_run(gw: &Gateway, b: &Device, offset: usize) -> SyncResult {
+    let done = AtomicBool::new(false);
+    let after = 6;
+    std::thread::scope(|scope| {
+        let interrupter = scope.spawn(|| {
+            let started = Instant::now();
+            while gw.log()[offset..].matches("request done").count() < after {
+                if done.load(Ordering::SeqCst) || started.elapsed() > Duration::from_secs(60) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            client_pid(b.home()).is_some_and(|pid| {
+                std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().is_ok_and(|s| s.success())
+            })
+        });
+        let result = b.sync(SyncMode::Slow);
+        done.store(true, Ordering::SeqCst);
+        let interrupted = interrupter.join().expect("the interrupter thread");
+        assert!(interrupted, "the client was not interrupted: {}", result.failure_report("first run"));
+        result
+    })
 }
 
 /// The pid of the `syncevolution` process running with `HOME=home` (the one this test started).
