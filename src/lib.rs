@@ -9,7 +9,11 @@
 //! - [`store`]: the `Store` trait (users, devices, items, change log, anchors, maps); SQLite and memory backends.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
-//! - [`server`]: the HTTP server, the only module touching sockets: sync endpoint, sessions, health.
+//! - [`conformance`]: black-box protocol cases over HTTP, runnable against any SyncML server;
+//!   the source lives in the top-level `conformance/` directory.
+//! - [`server`]: the HTTP server: sync endpoint, sessions, health.
+//! - [`transport`]: the HTTP client side (POST a message, read the answer) for the simulated
+//!   device, the conformance runner and the load generator. With `server`, the only socket code.
 //! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san`, `serve`, `user`).
 //!
 //! `proto` and `codec` never touch sockets, files, clocks or a store.
@@ -18,8 +22,11 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod config;
+#[path = "../conformance/mod.rs"]
+pub mod conformance;
 pub mod engine;
 pub mod notify;
 pub mod proto;
 pub mod server;
 pub mod store;
+pub mod transport;

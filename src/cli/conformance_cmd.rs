@@ -1,0 +1,1 @@
+//! `syncgate conformance`: runs the conformance suite (`conformance/`) against a server URL.
