@@ -1,9 +1,11 @@
-//! The command line: argument parsing and the `codec`, `san`, `serve` and `user` subcommands.
+//! The command line: argument parsing and the `codec`, `san`, `serve`, `user` and
+//! `conformance` subcommands.
 //!
 //! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
 //! Every failure becomes one line on stderr and exit status 1.
 
 mod codec_cmd;
+mod conformance_cmd;
 mod san_cmd;
 mod serve_cmd;
 mod user_cmd;
@@ -33,6 +35,8 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Manage user accounts (add, list, passwd, del).
     User(user_cmd::UserArgs),
+    /// Run the conformance suite against any SyncML server URL.
+    Conformance(conformance_cmd::ConformanceArgs),
 }
 
 /// Runs a parsed command line; the error is the one-line reason to print.
@@ -42,6 +46,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::San(c) => san_cmd::run(c),
         Command::Serve(c) => serve_cmd::run(c),
         Command::User(c) => user_cmd::run(c),
+        Command::Conformance(c) => conformance_cmd::run(c),
     }
 }
 

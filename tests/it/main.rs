@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module is an area.
 
 mod cli;
+mod conformance;
 mod golden;
 mod interop;
 mod libwbxml;

@@ -1,0 +1,1 @@
+//! Placeholder: the conformance suite against a running syncgate (issue 5).
