@@ -21,7 +21,7 @@ pub mod xml;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use limits::Limits;
 
-use crate::proto::{DevInf, Message};
+use crate::proto::{Command, Data, DevInf, Item, Message, Meta};
 
 /// The two wire encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,5 +140,39 @@ fn write_with(
             f(&mut w);
             w.finish()
         }
+    }
+}
+
+/// An upper estimate of a command's encoded size in bytes (XML, the larger encoding), for
+/// deciding what fits a peer's MaxMsgSize without encoding.
+pub fn estimate(cmd: &Command) -> usize {
+    fn item(i: &Item) -> usize {
+        let data = match &i.data {
+            Some(Data::Bytes(b)) => {
+                b.len() + b.iter().filter(|&&c| matches!(c, b'\r' | b'&' | b'<' | b'>')).count() * 5
+            }
+            Some(_) => 4096,
+            None => 0,
+        };
+        data + 200
+            + i.target.as_ref().map_or(0, |t| t.loc_uri.len())
+            + i.source.as_ref().map_or(0, |s| s.loc_uri.len())
+            + i.meta.as_ref().map_or(0, meta)
+    }
+    fn meta(m: &Meta) -> usize {
+        120 + m.type_.as_ref().map_or(0, String::len) + m.anchor.as_ref().map_or(0, |_| 120)
+    }
+    match cmd {
+        Command::Add(c) => 120 + c.items.iter().map(item).sum::<usize>(),
+        Command::Replace(c) => 120 + c.items.iter().map(item).sum::<usize>(),
+        Command::Delete(c) => 120 + c.items.iter().map(item).sum::<usize>(),
+        Command::Status(s) => {
+            200 + s.target_refs.iter().chain(&s.source_refs).map(|r| r.len() + 30).sum::<usize>()
+                + s.items.iter().map(item).sum::<usize>()
+                + if s.chal.is_some() { 200 } else { 0 }
+        }
+        Command::Sync(s) => 300 + s.commands.iter().map(estimate).sum::<usize>(),
+        Command::Results(r) => 200 + r.items.iter().map(item).sum::<usize>(),
+        _ => 400,
     }
 }

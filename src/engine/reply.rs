@@ -1,7 +1,8 @@
 //! Building one reply message: header, CmdID numbering, statuses in the order commands arrived;
 //! with the `status_per_command` quirk, the item statuses of one command folded into one.
 
-use crate::proto::{Chal, CmdName, Command, Data, Header, Item, Message, Meta, Source, Status, StatusCode, Target};
+pub(crate) use crate::codec::estimate;
+use crate::proto::{Chal, CmdName, Command, Header, Message, Source, Status, StatusCode, Target};
 
 /// A reply under construction.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ impl ReplyBuilder {
     /// Appends a command, giving it the next CmdID.
     pub(crate) fn push(&mut self, mut cmd: Command) {
         let id = self.cmd_id();
-        set_cmd_id(&mut cmd, id);
+        cmd.set_cmd_id(id);
         self.msg.body.push(cmd);
     }
 
@@ -108,60 +109,6 @@ impl ReplyBuilder {
     }
 }
 
-/// An upper estimate of a command's encoded size in bytes (XML, the larger encoding).
-pub(crate) fn estimate(cmd: &Command) -> usize {
-    fn item(i: &Item) -> usize {
-        let data = match &i.data {
-            Some(Data::Bytes(b)) => {
-                b.len() + b.iter().filter(|&&c| matches!(c, b'\r' | b'&' | b'<' | b'>')).count() * 5
-            }
-            Some(_) => 4096,
-            None => 0,
-        };
-        data + 200
-            + i.target.as_ref().map_or(0, |t| t.loc_uri.len())
-            + i.source.as_ref().map_or(0, |s| s.loc_uri.len())
-            + i.meta.as_ref().map_or(0, meta)
-    }
-    fn meta(m: &Meta) -> usize {
-        120 + m.type_.as_ref().map_or(0, String::len) + m.anchor.as_ref().map_or(0, |_| 120)
-    }
-    match cmd {
-        Command::Add(c) => 120 + c.items.iter().map(item).sum::<usize>(),
-        Command::Replace(c) => 120 + c.items.iter().map(item).sum::<usize>(),
-        Command::Delete(c) => 120 + c.items.iter().map(item).sum::<usize>(),
-        Command::Status(s) => {
-            200 + s.target_refs.iter().chain(&s.source_refs).map(|r| r.len() + 30).sum::<usize>()
-                + s.items.iter().map(item).sum::<usize>()
-                + if s.chal.is_some() { 200 } else { 0 }
-        }
-        Command::Sync(s) => 300 + s.commands.iter().map(estimate).sum::<usize>(),
-        Command::Results(r) => 200 + r.items.iter().map(item).sum::<usize>(),
-        _ => 400,
-    }
-}
-
-fn set_cmd_id(cmd: &mut Command, id: u32) {
-    match cmd {
-        Command::Add(c) => c.cmd_id = id,
-        Command::Alert(c) => c.cmd_id = id,
-        Command::Atomic(c) => c.cmd_id = id,
-        Command::Copy(c) => c.cmd_id = id,
-        Command::Delete(c) => c.cmd_id = id,
-        Command::Exec(c) => c.cmd_id = id,
-        Command::Get(c) => c.cmd_id = id,
-        Command::Map(c) => c.cmd_id = id,
-        Command::Move(c) => c.cmd_id = id,
-        Command::Put(c) => c.cmd_id = id,
-        Command::Replace(c) => c.cmd_id = id,
-        Command::Results(c) => c.cmd_id = id,
-        Command::Search(c) => c.cmd_id = id,
-        Command::Sequence(c) => c.cmd_id = id,
-        Command::Status(c) => c.cmd_id = id,
-        Command::Sync(c) => c.cmd_id = id,
-    }
-}
-
 /// Folds adjacent statuses of the same item command (same CmdRef, command and code, no Chal
 /// or Items) into one carrying all their SourceRefs and TargetRefs (PROTOCOL.md §2 notes: legal,
 /// and what Horde's `omitIndividualSyncStatus` clients expect). Returns whether any was folded.
@@ -191,7 +138,7 @@ fn fold_item_statuses(body: &mut Vec<Command>) -> bool {
 /// Gives `cmds` (and the commands inside their Syncs) consecutive CmdIDs from `next`.
 fn renumber(cmds: &mut [Command], next: &mut u32) {
     for c in cmds {
-        set_cmd_id(c, *next);
+        c.set_cmd_id(*next);
         *next += 1;
         if let Command::Sync(sync) = c {
             renumber(&mut sync.commands, next);
@@ -203,6 +150,6 @@ fn renumber(cmds: &mut [Command], next: &mut u32) {
 pub(crate) fn number_children(b: &mut ReplyBuilder, cmds: &mut [Command]) {
     for c in cmds {
         let id = b.cmd_id();
-        set_cmd_id(c, id);
+        c.set_cmd_id(id);
     }
 }

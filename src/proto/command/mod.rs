@@ -83,6 +83,28 @@ impl Command {
         }
     }
 
+    /// Sets the command's CmdID.
+    pub fn set_cmd_id(&mut self, id: u32) {
+        match self {
+            Command::Add(c) => c.cmd_id = id,
+            Command::Alert(c) => c.cmd_id = id,
+            Command::Atomic(c) => c.cmd_id = id,
+            Command::Copy(c) => c.cmd_id = id,
+            Command::Delete(c) => c.cmd_id = id,
+            Command::Exec(c) => c.cmd_id = id,
+            Command::Get(c) => c.cmd_id = id,
+            Command::Map(c) => c.cmd_id = id,
+            Command::Move(c) => c.cmd_id = id,
+            Command::Put(c) => c.cmd_id = id,
+            Command::Replace(c) => c.cmd_id = id,
+            Command::Results(c) => c.cmd_id = id,
+            Command::Search(c) => c.cmd_id = id,
+            Command::Sequence(c) => c.cmd_id = id,
+            Command::Status(c) => c.cmd_id = id,
+            Command::Sync(c) => c.cmd_id = id,
+        }
+    }
+
     /// The command's element name, as a Status's `Cmd` names it.
     pub fn name(&self) -> CmdName {
         match self {
