@@ -14,12 +14,15 @@
 //! - [`server`]: the HTTP server: sync endpoint, sessions, health.
 //! - [`transport`]: the HTTP client side (POST a message, read the answer) for the simulated
 //!   device, the conformance runner and the load generator. With `server`, the only socket code.
+//! - [`client`]: a SyncML client (the simulated device): sans-IO session, local data, state,
+//!   and the HTTP driver.
 //! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san`, `serve`, `user`).
 //!
 //! `proto` and `codec` never touch sockets, files, clocks or a store.
 
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod config;
 #[path = "../conformance/mod.rs"]

@@ -1,9 +1,10 @@
-//! The command line: argument parsing and the `codec`, `san`, `serve`, `user` and
+//! The command line: argument parsing and the `codec`, `san`, `serve`, `user`, `client` and
 //! `conformance` subcommands.
 //!
 //! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
 //! Every failure becomes one line on stderr and exit status 1.
 
+mod client_cmd;
 mod codec_cmd;
 mod conformance_cmd;
 mod san_cmd;
@@ -35,6 +36,8 @@ pub enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Manage user accounts (add, list, passwd, del).
     User(user_cmd::UserArgs),
+    /// A simulated SyncML device: sync a folder of items with any SyncML server.
+    Client(client_cmd::ClientArgs),
     /// Run the conformance suite against any SyncML server URL.
     Conformance(conformance_cmd::ConformanceArgs),
 }
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(c) => serve_cmd::run(c),
         Command::User(c) => user_cmd::run(c),
         Command::Conformance(c) => conformance_cmd::run(c),
+        Command::Client(c) => client_cmd::run(c),
     }
 }
 

@@ -1,0 +1,201 @@
+//! The client session against the server engine in the same process (no sockets): whole
+//! sessions of simulated devices, each message encoded and decoded as on the wire.
+
+use std::sync::Arc;
+
+use crate::client::local::{LocalItem, LocalStore, MemoryLocal};
+use crate::client::session::{ClientConfig, ClientSession, DatastoreSpec, Next, Outcome, Report, SyncMode};
+use crate::client::state::DeviceState;
+use crate::codec::{decode_message, encode_message, Encoding, Limits};
+use crate::engine::EngineConfig;
+use crate::engine::{Context, Engine};
+use crate::store::memory::MemoryStore;
+use crate::store::Store;
+
+/// A server engine with alice/secret.
+fn server() -> Engine {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    store.create_user("alice", &crate::auth::md5_secret("alice", "secret")).unwrap();
+    Engine::new(store, EngineConfig::default())
+}
+
+/// One simulated device.
+struct Device {
+    cfg: ClientConfig,
+    state: DeviceState,
+    local: MemoryLocal,
+}
+
+impl Device {
+    fn new(id: &str, encoding: Encoding) -> Device {
+        let mut cfg = ClientConfig::new(id, "alice", "secret");
+        cfg.encoding = encoding;
+        Device { cfg, state: DeviceState::default(), local: MemoryLocal::new() }
+    }
+
+    fn put(&mut self, luid: &str, text: &str) {
+        let item = LocalItem {
+            luid: luid.into(),
+            content_type: "text/vcard".into(),
+            parent: None,
+            data: text.as_bytes().to_vec(),
+        };
+        self.local.put("contacts", item);
+    }
+
+    fn texts(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.local.items("contacts").unwrap().into_iter().map(|i| String::from_utf8(i.data).unwrap()).collect();
+        v.sort();
+        v
+    }
+
+    /// A whole session of this device against `e`, every message through the codec.
+    fn sync(&mut self, e: &Engine, mode: SyncMode) -> Report {
+        let spec = DatastoreSpec::new("contacts", "text/vcard", mode);
+        let mut session =
+            ClientSession::new(self.cfg.clone(), "http://127.0.0.1/sync", vec![spec], &mut self.state, 1_800_000_000);
+        let mut server = e.new_session();
+        let ctx = Context {
+            resp_uri: "http://127.0.0.1/sync?sid=1".into(),
+            now: 1_800_000_000,
+            encoding: self.cfg.encoding,
+            user_agent: None,
+            suspend: false,
+        };
+        let mut msg = session.first_message();
+        for _ in 0..500 {
+            let wire = encode_message(&msg, self.cfg.encoding).unwrap();
+            let (_, decoded) = decode_message(&wire, &Limits::default()).unwrap();
+            let reply = e.handle(&mut server, decoded, &ctx);
+            if reply.finished {
+                // As the HTTP layer does: the next message starts a new server session.
+                server = e.new_session();
+            }
+            let wire = encode_message(&reply.message, reply.encoding).unwrap();
+            let (_, decoded) = decode_message(&wire, &Limits::default()).unwrap();
+            match session.receive(decoded, &mut self.local).unwrap() {
+                Next::Send(next) => msg = *next,
+                Next::Done => return session.finish(&mut self.state, &self.local).unwrap(),
+            }
+        }
+        panic!("the session did not end within 500 messages");
+    }
+}
+
+fn vcard(name: &str) -> String {
+    format!("BEGIN:VCARD\r\nVERSION:3.0\r\nN:{name};;;;\r\nFN:{name}\r\nEND:VCARD\r\n")
+}
+
+#[test]
+fn two_devices_converge_in_every_encoding() {
+    for enc in [Encoding::Xml, Encoding::Wbxml] {
+        let e = server();
+        let mut a = Device::new("dev-a", enc);
+        let mut b = Device::new("dev-b", enc);
+        for i in 0..20 {
+            a.put(&format!("a{i}"), &vcard(&format!("A{i}")));
+        }
+        let r = a.sync(&e, SyncMode::TwoWay);
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        let ds = &r.datastores[0];
+        assert_eq!((ds.alert_status, ds.mode, ds.sent_replaced), (Some(508), Some(SyncMode::Slow), 20), "{ds:?}");
+        b.put("b0", &vcard("B0"));
+        let r = b.sync(&e, SyncMode::Slow);
+        assert_eq!(r.outcome, Outcome::Ok);
+        assert_eq!(r.datastores[0].received_added, 20);
+        assert_eq!(b.texts().len(), 21);
+        // A's normal sync brings B's item; nothing else moves.
+        let r = a.sync(&e, SyncMode::TwoWay);
+        assert_eq!(r.outcome, Outcome::Ok);
+        assert_eq!(r.datastores[0].alert_status, Some(200));
+        assert_eq!((r.datastores[0].received_added, r.datastores[0].sent_added), (1, 0));
+        assert_eq!(a.texts(), b.texts());
+        // Changes and deletes both ways.
+        let luid = a.local.items("contacts").unwrap()[0].luid.clone();
+        a.local.replace("contacts", &luid, "text/vcard", None, vcard("Changed").as_bytes()).unwrap();
+        let gone = a.local.items("contacts").unwrap()[1].luid.clone();
+        a.local.delete("contacts", &gone).unwrap();
+        let r = a.sync(&e, SyncMode::TwoWay);
+        assert_eq!((r.datastores[0].sent_replaced, r.datastores[0].sent_deleted), (1, 1), "{r:?}");
+        let r = b.sync(&e, SyncMode::TwoWay);
+        assert_eq!((r.datastores[0].received_replaced, r.datastores[0].received_deleted), (1, 1), "{r:?}");
+        assert_eq!(a.texts(), b.texts());
+        assert_eq!(a.texts().len(), 20);
+        // Nothing left to move.
+        let r = b.sync(&e, SyncMode::TwoWay);
+        let ds = &r.datastores[0];
+        assert_eq!((ds.sent_added + ds.sent_replaced + ds.sent_deleted, ds.received_added), (0, 0), "{ds:?}");
+    }
+}
+
+#[test]
+fn large_objects_go_both_ways_in_small_messages() {
+    let e = server();
+    let mut a = Device::new("dev-a", Encoding::Xml);
+    let mut b = Device::new("dev-b", Encoding::Wbxml);
+    a.cfg.max_msg_size = 4096;
+    b.cfg.max_msg_size = 4096;
+    let big = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Big\r\nNOTE:{}\r\nEND:VCARD\r\n", "ä<&>x".repeat(6_000));
+    a.put("big", &big);
+    a.put("small", &vcard("Small"));
+    let r = a.sync(&e, SyncMode::Slow);
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    let r = b.sync(&e, SyncMode::Slow);
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert!(r.messages > 10, "the big item came in chunks: {} messages", r.messages);
+    assert_eq!(a.texts(), b.texts());
+}
+
+#[test]
+fn refresh_modes_and_one_way() {
+    let e = server();
+    let mut a = Device::new("dev-a", Encoding::Xml);
+    a.put("1", &vcard("One"));
+    a.put("2", &vcard("Two"));
+    assert_eq!(a.sync(&e, SyncMode::Slow).outcome, Outcome::Ok);
+    let mut b = Device::new("dev-b", Encoding::Xml);
+    b.put("x", &vcard("Local only"));
+    let r = b.sync(&e, SyncMode::RefreshFromServer);
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(b.texts(), a.texts(), "the device now has exactly the server's items");
+    b.put("y", &vcard("Three"));
+    let r = b.sync(&e, SyncMode::RefreshFromClient);
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    let r = a.sync(&e, SyncMode::OneWayFromServer);
+    assert_eq!((r.outcome.clone(), r.datastores[0].received_added), (Outcome::Ok, 1), "{r:?}");
+    assert_eq!(a.texts(), b.texts());
+}
+
+#[test]
+fn wrong_password_fails_cleanly() {
+    let e = server();
+    let mut a = Device::new("dev-a", Encoding::Xml);
+    a.cfg.password = "wrong".into();
+    let r = a.sync(&e, SyncMode::TwoWay);
+    assert!(matches!(&r.outcome, Outcome::Failed(why) if why.contains("401")), "{r:?}");
+    assert!(a.state.datastores.is_empty(), "no state change for a failed session");
+}
+
+#[test]
+fn suspend_and_resume_send_nothing_twice() {
+    let e = server();
+    let mut a = Device::new("dev-a", Encoding::Xml);
+    for i in 0..40 {
+        a.put(&format!("a{i}"), &vcard(&format!("Person {i}")));
+    }
+    assert_eq!(a.sync(&e, SyncMode::Slow).outcome, Outcome::Ok);
+    let mut b = Device::new("dev-b", Encoding::Xml);
+    b.cfg.max_msg_size = 4096;
+    b.cfg.suspend_after = Some(4);
+    let r = b.sync(&e, SyncMode::Slow);
+    assert_eq!(r.outcome, Outcome::Suspended, "{r:?}");
+    let first = b.texts().len();
+    assert!(first > 0 && first < 40, "{first} items before the suspend");
+    b.cfg.suspend_after = None;
+    let r = b.sync(&e, SyncMode::Slow);
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(r.datastores[0].alert_status, Some(200), "resume accepted: {r:?}");
+    assert_eq!(r.datastores[0].received_added as usize, 40 - first, "{r:?}");
+    assert_eq!(b.texts(), a.texts());
+}
