@@ -7,6 +7,8 @@
 //! - [`auth`]: SyncML credential formulas (basic, MD5), constant-time comparison.
 //! - [`engine`]: the sans-IO sync engine (session packages, auth, anchors, change sets, maps).
 //! - [`store`]: the `Store` trait (users, devices, items, change log, anchors, maps); SQLite and memory backends.
+//! - [`load`]: the load generator (`syncgate load`): many simulated devices, latency and
+//!   throughput, the server's CPU and memory.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
 //! - [`conformance`]: black-box protocol cases over HTTP, runnable against any SyncML server;
@@ -28,6 +30,7 @@ pub mod config;
 #[path = "../conformance/mod.rs"]
 pub mod conformance;
 pub mod engine;
+pub mod load;
 pub mod notify;
 pub mod proto;
 pub mod server;

@@ -1,5 +1,5 @@
-//! The command line: argument parsing and the `codec`, `san`, `serve`, `user`, `client` and
-//! `conformance` subcommands.
+//! The command line: argument parsing and the `codec`, `san`, `serve`, `user`, `client`,
+//! `load` and `conformance` subcommands.
 //!
 //! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
 //! Every failure becomes one line on stderr and exit status 1.
@@ -7,6 +7,7 @@
 mod client_cmd;
 mod codec_cmd;
 mod conformance_cmd;
+mod load_cmd;
 mod san_cmd;
 mod serve_cmd;
 mod user_cmd;
@@ -38,6 +39,8 @@ pub enum Command {
     User(user_cmd::UserArgs),
     /// A simulated SyncML device: sync a folder of items with any SyncML server.
     Client(client_cmd::ClientArgs),
+    /// Many simulated devices against a server: throughput, latency, server CPU and memory.
+    Load(load_cmd::LoadArgs),
     /// Run the conformance suite against any SyncML server URL.
     Conformance(conformance_cmd::ConformanceArgs),
 }
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::User(c) => user_cmd::run(c),
         Command::Conformance(c) => conformance_cmd::run(c),
         Command::Client(c) => client_cmd::run(c),
+        Command::Load(c) => load_cmd::run(c),
     }
 }
 

@@ -26,8 +26,8 @@ pub async fn sync(
     url: &str,
     specs: Vec<DatastoreSpec>,
     state: &mut DeviceState,
-    local: &mut dyn LocalStore,
-    mut on_exchange: impl FnMut(Exchange),
+    local: &mut (dyn LocalStore + Send),
+    mut on_exchange: impl FnMut(Exchange) + Send,
 ) -> Result<Report, String> {
     let base = Url::parse(url).map_err(|e| e.to_string())?;
     let mut session = ClientSession::new(cfg, url, specs, state, unix_now());
