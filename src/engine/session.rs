@@ -146,6 +146,19 @@ impl Session {
 impl Engine {
     /// Handles one incoming message of `session` and produces the reply.
     pub fn handle(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
+        let reply = self.handle_message(session, msg, ctx);
+        if reply.finished {
+            // The transport keeps a finished session a while (resends of its last message get
+            // the cached reply); its maps and change sets are not needed for that.
+            session.datastores = Vec::new();
+            session.chunk = None;
+            session.out_chunk = None;
+            session.pending_alerts = Vec::new();
+        }
+        reply
+    }
+
+    fn handle_message(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
         let s = session;
         s.server_msg_id += 1;
         if s.device.is_none() {
