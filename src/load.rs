@@ -4,7 +4,7 @@
 //! Every device is a task with its own HTTP connection and in-memory data. Its first session
 //! is a slow sync uploading `items` items; every later one is a two-way sync after changing
 //! `changes` of its items. Devices run until `sessions` sessions were started in all or
-//! `duration` passed. Measured: sessions and items per second, the latency of every message
+//! `duration` passed, pausing a random time around `pause` before each session. Measured: sessions and items per second, the latency of every message
 //! exchange (p50, p95, p99, max), failures by kind, and, given the server's pid on this
 //! machine, its CPU time and memory (from `/proc`).
 
@@ -42,6 +42,9 @@ pub struct LoadConfig {
     pub server_pid: Option<u32>,
     /// Print a progress line on stderr every half second.
     pub progress: bool,
+    /// Mean pause of a device before each of its sessions (uniform in 0..2×pause, so starts
+    /// spread too); zero runs every device back to back (the server's saturation point).
+    pub pause: Duration,
 }
 
 /// The results.
@@ -181,7 +184,14 @@ async fn device(i: usize, cfg: &LoadConfig, shared: &Shared, deadline: Option<In
         local.put(&cfg.datastore, item(&id, n, 0));
     }
     let mut round = 0u32;
+    // A per-device pseudo-random sequence for the pauses (no shared generator, no dependency).
+    let mut seed = (i as u64).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
     loop {
+        if !cfg.pause.is_zero() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let frac = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            tokio::time::sleep(cfg.pause.mul_f64(2.0 * frac)).await;
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return;
         }

@@ -66,6 +66,9 @@ pub struct LoadArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Mean pause of each device before each session, in milliseconds (0: back to back).
+    #[arg(long, default_value_t = 0)]
+    pub pause_ms: u64,
 }
 
 pub fn run(args: LoadArgs) -> Result<(), String> {
@@ -94,6 +97,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         timeout: Duration::from_secs(args.timeout),
         server_pid: args.server_pid,
         progress: !args.quiet,
+        pause: Duration::from_millis(args.pause_ms),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let report = runtime.block_on(load::run(cfg));
