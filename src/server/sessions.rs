@@ -118,7 +118,13 @@ struct Slot {
     last_use: Instant,
     /// The client came back with the token: it follows RespURI, header routing is off.
     token_used: bool,
+    /// The session is over; it stays only to answer a resend of its last message, for
+    /// [`FINISHED_KEEP`] at most, and gives way first when the table is full.
+    finished: bool,
 }
+
+/// How long a finished session stays to answer a resend of its last message.
+pub const FINISHED_KEEP: Duration = Duration::from_secs(30);
 
 impl SessionToken {
     /// A fresh random token.
@@ -239,10 +245,11 @@ impl Sessions {
     }
 
     /// Notes the end of a request: the session stays for another timeout (a finished one only
-    /// to answer a resend of its last request).
-    pub fn handled(&self, token: &SessionToken, now: Instant) {
+    /// to answer a resend of its last request, for [`FINISHED_KEEP`]).
+    pub fn handled(&self, token: &SessionToken, now: Instant, finished: bool) {
         if let Some(slot) = self.lock().by_token.get_mut(token) {
             slot.last_use = now;
+            slot.finished |= finished;
         }
     }
 
@@ -285,7 +292,10 @@ impl Sessions {
         now: Instant,
         session: Session,
     ) -> Result<Routed, Refusal> {
-        if table.by_token.len() >= self.capacity && sweep_table(table, now, self.timeout) == 0 {
+        if table.by_token.len() >= self.capacity
+            && sweep_table(table, now, self.timeout) == 0
+            && evict_finished(table) == 0
+        {
             return Err(Refusal::Full);
         }
         let token = SessionToken::generate().map_err(Refusal::Random)?;
@@ -293,7 +303,7 @@ impl Sessions {
         if let Some(key) = key {
             table.by_header.insert(key.clone(), token.clone());
         }
-        let slot = Slot { state: state.clone(), key: key.cloned(), last_use: now, token_used: false };
+        let slot = Slot { state: state.clone(), key: key.cloned(), last_use: now, token_used: false, finished: false };
         table.by_token.insert(token.clone(), slot);
         Ok(Routed { token, state, kind: RouteKind::New })
     }
@@ -309,7 +319,10 @@ fn sweep_table(table: &mut Table, now: Instant, timeout: Duration) -> usize {
     let expired: Vec<SessionToken> = table
         .by_token
         .iter()
-        .filter(|(_, slot)| now.saturating_duration_since(slot.last_use) >= timeout)
+        .filter(|(_, slot)| {
+            let keep = if slot.finished { timeout.min(FINISHED_KEEP) } else { timeout };
+            now.saturating_duration_since(slot.last_use) >= keep
+        })
         // Only the table holds the state, and nobody has it locked: not in use.
         .filter(|(_, slot)| Arc::strong_count(&slot.state) == 1 && slot.state.try_lock().is_ok())
         .map(|(token, _)| token.clone())
@@ -320,6 +333,25 @@ fn sweep_table(table: &mut Table, now: Instant, timeout: Duration) -> usize {
         }
     }
     expired.len()
+}
+
+/// A full table drops its finished sessions that nobody is using (the oldest half at most, at
+/// least one); returns how many.
+fn evict_finished(table: &mut Table) -> usize {
+    let mut finished: Vec<(Instant, SessionToken)> = table
+        .by_token
+        .iter()
+        .filter(|(_, slot)| slot.finished && Arc::strong_count(&slot.state) == 1 && slot.state.try_lock().is_ok())
+        .map(|(token, slot)| (slot.last_use, token.clone()))
+        .collect();
+    finished.sort_by_key(|(last_use, _)| *last_use);
+    finished.truncate((finished.len() / 2).max(1));
+    for (_, token) in &finished {
+        if let Some(key) = table.by_token.remove(token).and_then(|slot| slot.key) {
+            unindex(table, &key, token);
+        }
+    }
+    finished.len()
 }
 
 /// Drops the header index entry of `key` if it still points at `token`.
@@ -419,7 +451,7 @@ mod tests {
         let routed = sessions.route(None, k.as_ref(), now, Session::default).unwrap();
         let digest = BodyDigest::of(b"last message");
         routed.state.try_lock().unwrap().record(digest, 3, reply(), true);
-        sessions.handled(&routed.token, now);
+        sessions.handled(&routed.token, now, true);
 
         for sid in [None, Some(routed.token.as_str())] {
             let resend = sessions.route(sid, k.as_ref(), now, Session::default).unwrap();
@@ -437,7 +469,7 @@ mod tests {
         let start = Instant::now();
         let a = sessions.route(None, key("1", "a").as_ref(), start, Session::default).unwrap();
         let b = sessions.route(None, key("1", "b").as_ref(), start, Session::default).unwrap();
-        sessions.handled(&b.token, start + Duration::from_secs(200));
+        sessions.handled(&b.token, start + Duration::from_secs(200), false);
         let a_state = a.state.clone();
         let guard = a_state.try_lock().unwrap();
         drop(a);
@@ -462,6 +494,30 @@ mod tests {
         assert!(matches!(sessions.route(None, key("1", "b").as_ref(), now, Session::default), Err(Refusal::Full)));
         let later = now + TIMEOUT;
         assert_eq!(sessions.route(None, key("1", "b").as_ref(), later, Session::default).unwrap().kind, RouteKind::New);
+    }
+
+    #[test]
+    fn finished_sessions_give_way_and_expire_sooner() {
+        let sessions = Sessions::new(TIMEOUT, 2);
+        let now = Instant::now();
+        let done = sessions.route(None, key("1", "a").as_ref(), now, Session::default).unwrap();
+        sessions.handled(&done.token, now, true);
+        drop(done);
+        let busy = sessions.route(None, key("1", "b").as_ref(), now, Session::default).unwrap();
+        sessions.handled(&busy.token, now, false);
+        // Full: the finished session gives way, the running one stays.
+        let third = sessions.route(None, key("1", "c").as_ref(), now, Session::default).unwrap();
+        assert_eq!(third.kind, RouteKind::New);
+        assert_eq!(sessions.len(), 2);
+        drop((busy, third));
+        assert!(matches!(sessions.route(None, key("1", "d").as_ref(), now, Session::default), Err(Refusal::Full)));
+        // A finished session is kept FINISHED_KEEP, not the whole timeout.
+        let e = Sessions::new(TIMEOUT, 10);
+        let done = e.route(None, key("1", "e").as_ref(), now, Session::default).unwrap();
+        e.handled(&done.token, now, true);
+        drop(done);
+        assert_eq!(e.sweep(now + FINISHED_KEEP - Duration::from_secs(1)), 0);
+        assert_eq!(e.sweep(now + FINISHED_KEEP), 1);
     }
 
     #[test]

@@ -132,7 +132,7 @@ async fn run_in_session(shared: &Arc<Shared>, sid: Option<&str>, msg: Message, r
     if let Some(cached) = guard.replay(&request.digest) {
         Span::current().record("sid", routed.token.short());
         debug!(msg_id, "resend of the last request: replaying the cached reply");
-        sessions.handled(&routed.token, Instant::now());
+        sessions.handled(&routed.token, Instant::now(), guard.finished);
         return http::bytes(StatusCode::OK, cached.content_type, cached.body);
     }
     // A message that is not the next one of the session it reached starts a new session: the
@@ -211,7 +211,7 @@ async fn call_engine(
     guard.record(request.digest, msg_id, reply, finished);
     record_session(&guard, known);
     drop(guard);
-    shared.sessions.handled(&routed.token, Instant::now());
+    shared.sessions.handled(&routed.token, Instant::now(), finished);
     if finished {
         debug!("session finished");
     }
