@@ -51,6 +51,9 @@ pub struct ClientArgs {
     /// Seconds to wait for each answer.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Write every message sent and received as indented XML into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
     #[command(subcommand)]
     pub command: ClientCommand,
 }
@@ -116,7 +119,16 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
     let mut local = FolderLocal::new(&args.state.join("data"), types);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut http = HttpClient::new(Duration::from_secs(args.timeout)).with_user_agent("syncgate-client");
-    let report = runtime.block_on(driver::sync(&mut http, cfg, &args.url, specs, &mut state, &mut local, |_| {}))?;
+    let report = runtime.block_on(driver::sync_dumping(
+        &mut http,
+        cfg,
+        &args.url,
+        specs,
+        &mut state,
+        &mut local,
+        |_| {},
+        args.dump.as_deref(),
+    ))?;
     save_state(&args.state, &state)?;
     if *json {
         let out = serde_json::json!({

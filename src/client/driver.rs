@@ -27,14 +27,42 @@ pub async fn sync(
     specs: Vec<DatastoreSpec>,
     state: &mut DeviceState,
     local: &mut (dyn LocalStore + Send),
+    on_exchange: impl FnMut(Exchange) + Send,
+) -> Result<Report, String> {
+    sync_dumping(http, cfg, url, specs, state, local, on_exchange, None).await
+}
+
+/// [`sync`], writing every message sent and received as indented XML into `dump`
+/// (`NNN-out.xml`, `NNN-in.xml`) when given.
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_dumping(
+    http: &mut HttpClient,
+    cfg: ClientConfig,
+    url: &str,
+    specs: Vec<DatastoreSpec>,
+    state: &mut DeviceState,
+    local: &mut (dyn LocalStore + Send),
     mut on_exchange: impl FnMut(Exchange) + Send,
+    dump: Option<&Path>,
 ) -> Result<Report, String> {
     let base = Url::parse(url).map_err(|e| e.to_string())?;
     let mut session = ClientSession::new(cfg, url, specs, state, unix_now());
     let encoding = session.encoding();
     let mut msg = session.first_message();
     let limits = Limits::default();
+    let mut n = 0u32;
+    let write_dump = |n: u32, dir: &str, msg: &crate::proto::Message| {
+        if let Some(d) = dump {
+            let doc = codec::Document::Message(msg.clone());
+            if let Ok(xml) = codec::encode(&doc, codec::Encoding::Xml, true) {
+                let _ = std::fs::create_dir_all(d);
+                let _ = std::fs::write(d.join(format!("{n:03}-{dir}.xml")), xml);
+            }
+        }
+    };
     loop {
+        n += 1;
+        write_dump(n, "out", &msg);
         let body = codec::encode_message(&msg, encoding).map_err(|e| format!("encoding our message: {e}"))?;
         let target = base.join(session.url()).map_err(|e| e.to_string())?;
         let request_bytes = body.len();
@@ -43,10 +71,11 @@ pub async fn sync(
         on_exchange(Exchange { latency: started.elapsed(), request_bytes, response_bytes: response.body.len() });
         if response.status != 200 {
             let text = String::from_utf8_lossy(&response.body);
-            return Err(format!("HTTP {} from the server: {}", response.status, text.trim()));
+            return Err(format!("HTTP {} from the server (message {n}): {}", response.status, text.trim()));
         }
         let (_, reply) =
             codec::decode_message(&response.body, &limits).map_err(|e| format!("undecodable answer: {e}"))?;
+        write_dump(n, "in", &reply);
         match session.receive(reply, local).map_err(|e| e.to_string())? {
             Next::Send(next) => msg = *next,
             Next::Done => break,

@@ -257,6 +257,8 @@ impl ClientSession {
             self.status(st);
         }
         let server_final = reply.final_;
+        // Whether the server's message has anything but statuses (then it must be answered).
+        let answer_needed = reply.body.iter().any(|c| !matches!(c, Command::Status(_)));
         let msg_ref = reply.header.msg_id;
         self.owe(Status {
             cmd_id: 0,
@@ -327,6 +329,14 @@ impl ClientSession {
             }
             Phase::Sending => Ok(Next::Send(Box::new(self.package3()))),
             Phase::Receiving if !server_final => Ok(Next::Send(Box::new(self.statuses_only(true)))),
+            Phase::Receiving if !answer_needed && self.ds.iter().all(|d| d.maps.is_empty()) => {
+                // A final package 4 of statuses only (e.g. after a one-way sync from the
+                // client): nothing to answer, no Map to send; the session is complete.
+                self.wipe_for_refresh(local)?;
+                self.owed.clear();
+                self.phase = Phase::Done;
+                Ok(Next::Done)
+            }
             Phase::Receiving => {
                 self.wipe_for_refresh(local)?;
                 self.phase = Phase::Mapping;

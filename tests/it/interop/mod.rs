@@ -13,8 +13,11 @@
 //! - `concurrency`: two devices of one user syncing at the same moment;
 //! - `crash`: the gateway killed (SIGKILL) mid-session and restarted;
 //! - `suspend`: the client suspended (SIGINT → Alert 224) and resumed (Alert 225).
+//! - `client`: `syncgate client` with SyncEvolution through syncgate, and in every mode with
+//!   syncgate and with the reference server;
 //! - `memory`: the gateway's peak RSS while 50 MB of large objects go up and down.
 
+mod client;
 mod concurrency;
 mod conflicts;
 mod crash;
