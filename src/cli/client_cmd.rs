@@ -138,8 +138,8 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
                 "name": d.name,
                 "mode": d.mode.map(SyncMode::as_str),
                 "alert_status": d.alert_status,
-                "sent": {"added": d.sent_added, "replaced": d.sent_replaced, "deleted": d.sent_deleted, "failed": d.sent_failed},
-                "received": {"added": d.received_added, "replaced": d.received_replaced, "deleted": d.received_deleted},
+                "sent": {"added": d.sent_added, "replaced": d.sent_replaced, "deleted": d.sent_deleted, "moved": d.sent_moved, "failed": d.sent_failed},
+                "received": {"added": d.received_added, "replaced": d.received_replaced, "deleted": d.received_deleted, "moved": d.received_moved},
             })).collect::<Vec<_>>(),
         });
         println!("{out}");

@@ -1,5 +1,6 @@
 //! The server's Sync (package 4) applied to the device's data: Add gets a new LUID and a Map
-//! entry (201), Replace and Delete name the device's LUID (200; Delete of nothing 211); a
+//! entry (201), Replace, Move and Delete name the device's LUID (200; Delete of nothing 211,
+//! Move of an unknown item or to an unknown parent 428); a
 //! parent is named by TargetParent (our LUID) or SourceParent (a GUID added in this session).
 //! Chunks with MoreData are collected (213) until the last (PROTOCOL.md §1.7). A refresh from
 //! the server first removes every local item.
@@ -43,6 +44,7 @@ impl ClientSession {
                 Command::Add(c) => (CmdName::Add, cmd_type(&c.meta), &c.items),
                 Command::Replace(c) => (CmdName::Replace, cmd_type(&c.meta), &c.items),
                 Command::Delete(c) => (CmdName::Delete, None, &c.items),
+                Command::Move(c) => (CmdName::Move, cmd_type(&c.meta), &c.items),
                 other => {
                     self.owe_code(msg_ref, other.cmd_id(), other.name(), StatusCode::OptionalFeatureNotSupported);
                     continue;
@@ -140,6 +142,21 @@ impl ClientSession {
                 ds.maps.push((luid, guid));
                 ds.report.received_added += 1;
                 StatusCode::ItemAdded
+            }
+            CmdName::Move => {
+                // The item keeps its content and goes to the parent named.
+                let Some(luid) = luid.or(guid.and_then(|g| ds.added.get(&g).cloned())) else {
+                    return Ok(StatusCode::BadRequest);
+                };
+                let Some(current) = local.items(&name)?.into_iter().find(|i| i.luid == luid) else {
+                    return Ok(StatusCode::MoveFailed);
+                };
+                if parent.is_none() {
+                    return Ok(StatusCode::MoveFailed);
+                }
+                local.replace(&name, &luid, &current.content_type, Some(parent.as_deref()), &current.data)?;
+                ds.report.received_moved += 1;
+                StatusCode::Ok
             }
             CmdName::Replace => {
                 let Some(luid) = luid else { return Ok(StatusCode::BadRequest) };

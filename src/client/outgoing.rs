@@ -1,5 +1,5 @@
 //! The device's change set and how it goes into package 3: new items as Add, changed ones as
-//! Replace, removed ones as Delete (every item as Replace in a slow sync or refresh); parents
+//! Replace, ones put into another folder as Move, removed ones as Delete (every item as Replace in a slow sync or refresh); parents
 //! before their children; as many per message as the server's MaxMsgSize allows, an item too big
 //! for any message split into chunks with MoreData and the total size in the first chunk's
 //! Meta (PROTOCOL.md §1.7), the next chunk following once the server answered 213.
@@ -10,7 +10,7 @@ use crate::client::local::LocalItem;
 use crate::client::session::{ClientSession, SyncMode};
 use crate::client::state::item_digest;
 use crate::codec::estimate;
-use crate::proto::{Add, Command, Data, Delete, Item, Message, Meta, Replace, Source, Sync, Target};
+use crate::proto::{Add, Command, Data, Delete, Item, Message, Meta, Move, Replace, Source, Sync, Target};
 
 /// What a change does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub(crate) enum Kind {
     Add,
     Replace,
     Delete,
+    /// Only the parent changed (DS 1.2 Move).
+    Move,
 }
 
 /// One change to send.
@@ -42,19 +44,29 @@ pub(crate) struct OutChunk {
     pub(crate) awaiting: Option<(u32, u32)>,
 }
 
-/// The changes of a datastore since the digests in `synced` (every item in a slow sync).
-pub(crate) fn changes(mode: SyncMode, items: Vec<LocalItem>, synced: &BTreeMap<String, String>) -> VecDeque<Change> {
+/// The changes of a datastore since the digests in `synced` and the parents in `parents` (every
+/// item in a slow sync).
+pub(crate) fn changes(
+    mode: SyncMode,
+    items: Vec<LocalItem>,
+    synced: &BTreeMap<String, String>,
+    parents: &BTreeMap<String, String>,
+) -> VecDeque<Change> {
     let mut out = Vec::new();
     let present: HashMap<String, ()> = items.iter().map(|i| (i.luid.clone(), ())).collect();
     let depth = depths(&items);
     for item in items {
-        let digest = item_digest(&item.content_type, item.parent.as_deref(), &item.data);
+        let digest = item_digest(&item.content_type, &item.data);
+        let moved = parents.get(&item.luid).map(String::as_str) != item.parent.as_deref();
         let kind = if mode.sends_all() {
             Kind::Replace
         } else {
             match synced.get(&item.luid) {
                 None => Kind::Add,
                 Some(old) if *old != digest => Kind::Replace,
+                // Into a folder: Move; out to the top: a Replace naming no parent.
+                Some(_) if moved && item.parent.is_some() => Kind::Move,
+                Some(_) if moved => Kind::Replace,
                 Some(_) => continue,
             }
         };
@@ -184,6 +196,7 @@ fn count_sent(s: &mut ClientSession, di: usize, sync: &Sync) {
             Command::Add(_) => report.sent_added += 1,
             Command::Replace(_) => report.sent_replaced += 1,
             Command::Delete(_) => report.sent_deleted += 1,
+            Command::Move(_) => report.sent_moved += 1,
             _ => {}
         }
     }
@@ -248,17 +261,18 @@ fn command(change: &Change, data: Option<Vec<u8>>, more: bool) -> Command {
         source: Some(Source::uri(&change.luid)),
         source_parent: change.parent.clone(),
         data: match change.kind {
-            Kind::Delete => None,
+            Kind::Delete | Kind::Move => None,
             _ => Some(Data::Bytes(data.unwrap_or_else(|| change.data.clone()))),
         },
         more_data: more,
         ..Default::default()
     };
-    let meta = (change.kind != Kind::Delete).then(|| Meta::with_type(&change.content_type));
+    let meta = matches!(change.kind, Kind::Add | Kind::Replace).then(|| Meta::with_type(&change.content_type));
     match change.kind {
         Kind::Add => Command::Add(Add { meta, items: vec![item], ..Default::default() }),
         Kind::Replace => Command::Replace(Replace { meta, items: vec![item], ..Default::default() }),
         Kind::Delete => Command::Delete(Delete { items: vec![item], ..Default::default() }),
+        Kind::Move => Command::Move(Move { cmd_id: 0, no_resp: false, cred: None, meta, items: vec![item] }),
     }
 }
 

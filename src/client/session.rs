@@ -97,8 +97,9 @@ pub struct ClientSession {
     suspend_sent: bool,
     suspended: bool,
     failure: Option<String>,
-    /// Per datastore, the item digests of the last sync (the state's, for change detection).
-    synced: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per datastore, the item digests and parents of the last sync (the state's, for change
+    /// detection).
+    synced: BTreeMap<String, (BTreeMap<String, String>, BTreeMap<String, String>)>,
 }
 
 impl ClientSession {
@@ -151,7 +152,7 @@ impl ClientSession {
             suspend_sent: false,
             suspended: false,
             failure: None,
-            synced: state.datastores.iter().map(|(k, v)| (k.clone(), v.synced.clone())).collect(),
+            synced: state.datastores.iter().map(|(k, v)| (k.clone(), (v.synced.clone(), v.parents.clone()))).collect(),
             cfg,
         }
     }
@@ -376,9 +377,12 @@ impl ClientSession {
             }
             let saved = state.datastores.entry(ds.spec.name.clone()).or_default();
             let mut synced = BTreeMap::new();
+            let mut parents = BTreeMap::new();
             for item in local.items(&ds.spec.name)? {
-                let digest = item_digest(&item.content_type, item.parent.as_deref(), &item.data);
-                synced.insert(item.luid, digest);
+                if let Some(p) = item.parent {
+                    parents.insert(item.luid.clone(), p);
+                }
+                synced.insert(item.luid, item_digest(&item.content_type, &item.data));
             }
             // What the server refused, or never got, stays a change for next time.
             let unsent: Vec<&String> =
@@ -387,6 +391,10 @@ impl ClientSession {
                 match saved.synced.get(luid) {
                     Some(old) => synced.insert(luid.clone(), old.clone()),
                     None => synced.remove(luid),
+                };
+                match saved.parents.get(luid) {
+                    Some(old) => parents.insert(luid.clone(), old.clone()),
+                    None => parents.remove(luid),
                 };
             }
             for change in &ds.pending {
@@ -397,6 +405,7 @@ impl ClientSession {
                 }
             }
             saved.synced = synced;
+            saved.parents = parents;
             if outcome == Outcome::Ok {
                 saved.last_anchor = Some(ds.next_anchor.clone());
                 saved.suspended_mode = None;
@@ -437,7 +446,7 @@ impl ClientSession {
                     }
                 }
             }
-            CmdName::Add | CmdName::Replace | CmdName::Delete => {
+            CmdName::Add | CmdName::Replace | CmdName::Delete | CmdName::Move => {
                 if code == 213 {
                     self.chunk_accepted(msg_ref, st.cmd_ref);
                     return;
@@ -701,7 +710,8 @@ impl ClientSession {
             }
             let mode = ds.mode.unwrap_or(ds.spec.mode);
             let pending = if mode.sends() {
-                outgoing::changes(mode, local.items(&ds.spec.name)?, &self.synced_of(&ds.spec.name))
+                let (synced, parents) = self.synced.get(&ds.spec.name).cloned().unwrap_or_default();
+                outgoing::changes(mode, local.items(&ds.spec.name)?, &synced, &parents)
             } else {
                 VecDeque::new()
             };
@@ -710,10 +720,6 @@ impl ClientSession {
             ds.pending = pending;
         }
         Ok(())
-    }
-
-    fn synced_of(&self, datastore: &str) -> BTreeMap<String, String> {
-        self.synced.get(datastore).cloned().unwrap_or_default()
     }
 
     fn devinf(&self) -> DevInf {

@@ -14,9 +14,13 @@ use crate::store::Store;
 
 /// A server engine with alice/secret.
 fn server() -> Engine {
+    server_and_store().0
+}
+
+fn server_and_store() -> (Engine, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     store.create_user("alice", &crate::auth::md5_secret("alice", "secret")).unwrap();
-    Engine::new(store, EngineConfig::default())
+    (Engine::new(store.clone(), EngineConfig::default()), store)
 }
 
 /// One simulated device.
@@ -198,4 +202,27 @@ fn suspend_and_resume_send_nothing_twice() {
     assert_eq!(r.datastores[0].alert_status, Some(200), "resume accepted: {r:?}");
     assert_eq!(r.datastores[0].received_added as usize, 40 - first, "{r:?}");
     assert_eq!(b.texts(), a.texts());
+}
+
+#[test]
+fn an_item_put_into_a_folder_goes_as_move() {
+    let (e, store) = server_and_store();
+    let mut a = Device::new("dev-a", Encoding::Xml);
+    a.put("folder", "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Group\r\nEND:VCARD\r\n");
+    a.put("x", &vcard("Member"));
+    assert_eq!(a.sync(&e, SyncMode::Slow).outcome, Outcome::Ok);
+    let item = a.local.items("contacts").unwrap().into_iter().find(|i| i.luid == "x").unwrap();
+    a.local.replace("contacts", "x", &item.content_type, Some(Some("folder")), &item.data).unwrap();
+    let r = a.sync(&e, SyncMode::TwoWay);
+    let ds = &r.datastores[0];
+    assert_eq!((ds.sent_moved, ds.sent_replaced, ds.sent_failed), (1, 0, 0), "{ds:?}");
+    assert_eq!(ds.item_statuses.get(&200), Some(&1), "{ds:?}");
+    let user = store.user_by_name("alice").unwrap().unwrap().id;
+    let map: std::collections::HashMap<String, String> =
+        store.id_map(user, "dev-a", "contacts").unwrap().into_iter().collect();
+    let stored = store.item(user, "contacts", &map["x"]).unwrap().unwrap();
+    assert_eq!(stored.parent.as_deref(), Some(map["folder"].as_str()), "the server moved it into the folder");
+    // In step now: nothing moves again.
+    let r = a.sync(&e, SyncMode::TwoWay);
+    assert_eq!(r.datastores[0].sent_moved, 0);
 }

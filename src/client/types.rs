@@ -160,11 +160,13 @@ pub struct DatastoreReport {
     pub sent_added: u32,
     pub sent_replaced: u32,
     pub sent_deleted: u32,
+    pub sent_moved: u32,
     /// Our changes the server refused (their status was not 2xx).
     pub sent_failed: u32,
     pub received_added: u32,
     pub received_replaced: u32,
     pub received_deleted: u32,
+    pub received_moved: u32,
     /// The server's statuses for our item commands, by code.
     pub item_statuses: BTreeMap<u16, u32>,
 }
