@@ -22,7 +22,7 @@ use crate::auth::{basic_credential, md5_credential};
 use crate::client::incoming::InChunk;
 use crate::client::local::LocalStore;
 use crate::client::outgoing::{self, Change, OutChunk};
-use crate::client::state::{item_digest, DeviceState};
+use crate::client::state::{item_digest, DatastoreState, DeviceState};
 pub use crate::client::types::{
     AuthKind, ClientConfig, ClientError, DatastoreReport, DatastoreSpec, Next, Outcome, Report, SyncMode,
 };
@@ -99,7 +99,7 @@ pub struct ClientSession {
     failure: Option<String>,
     /// Per datastore, the item digests and parents of the last sync (the state's, for change
     /// detection).
-    synced: BTreeMap<String, (BTreeMap<String, String>, BTreeMap<String, String>)>,
+    synced: BTreeMap<String, DatastoreState>,
 }
 
 impl ClientSession {
@@ -152,7 +152,7 @@ impl ClientSession {
             suspend_sent: false,
             suspended: false,
             failure: None,
-            synced: state.datastores.iter().map(|(k, v)| (k.clone(), (v.synced.clone(), v.parents.clone()))).collect(),
+            synced: state.datastores.clone(),
             cfg,
         }
     }
@@ -710,8 +710,8 @@ impl ClientSession {
             }
             let mode = ds.mode.unwrap_or(ds.spec.mode);
             let pending = if mode.sends() {
-                let (synced, parents) = self.synced.get(&ds.spec.name).cloned().unwrap_or_default();
-                outgoing::changes(mode, local.items(&ds.spec.name)?, &synced, &parents)
+                let saved = self.synced.get(&ds.spec.name).cloned().unwrap_or_default();
+                outgoing::changes(mode, local.items(&ds.spec.name)?, &saved.synced, &saved.parents)
             } else {
                 VecDeque::new()
             };
