@@ -293,8 +293,8 @@ impl Scope<'_> {
 
     /// Large objects (PROTOCOL.md §1.7): chunks with MoreData are staged in the store (213)
     /// until the last, so memory does not grow with the item. A declared (or received) size
-    /// above the server's MaxObjSize is refused with 413, a total that differs from the
-    /// declared size with 424; a partial object the client abandons (it starts another item)
+    /// above the server's MaxObjSize is refused with 413, a first chunk declaring no size and a
+    /// total that differs from the declared size with 424; a partial object the client abandons (it starts another item)
     /// is dropped and answered with Alert 223. After a resume (resume.rs) the object
     /// continues; a repeat of the chunk sent last before the suspend is dropped, and a chunk
     /// declaring the size again starts the object anew.
@@ -384,6 +384,11 @@ impl Scope<'_> {
                 }
                 if !item.more_data {
                     return Ok(Reassembly::Complete(bytes.to_vec(), ct));
+                }
+                if declared.is_none() {
+                    // The first chunk must declare the total (PROTOCOL.md §1.7 rule 4).
+                    tracing::warn!(luid, "first chunk of a large object without Meta Size: 424");
+                    return Ok(Reassembly::Failed(StatusCode::SizeMismatch));
                 }
                 let key = format!("{ds_name}\n{luid}");
                 let received = store.stage_append(user, device, &key, 0, bytes)?;

@@ -285,6 +285,22 @@ impl Engine {
                     // NoResp on the header: no Status at all for this message.
                     r.msg.body.retain(|c| !matches!(c, Command::Status(_)));
                 }
+                if r.msg.body.is_empty() && !(final_ || finished) {
+                    // Nothing at all to answer a non-final message with: ask for the next one
+                    // (Alert 222, PROTOCOL.md §1.5).
+                    r.push(Command::Alert(Alert {
+                        cmd_id: 0,
+                        no_resp: false,
+                        cred: None,
+                        correlator: None,
+                        data: Some(AlertCode::NextMessage),
+                        items: vec![Item {
+                            target: Some(Target::uri(&msg.header.source.loc_uri)),
+                            source: Some(Source::uri(&msg.header.target.loc_uri)),
+                            ..Default::default()
+                        }],
+                    }));
+                }
                 Reply { message: r.finish(final_ || finished), finished, encoding: ctx.encoding }
             }
             Err(e) => {
@@ -452,6 +468,12 @@ impl Engine {
                     }));
                 }
                 s.phase = Phase::ClientSync;
+                Ok(true)
+            }
+            // Every Alert was refused: there is nothing to sync, and a final answer of statuses
+            // only ends the session for the client too (it sends no package 5).
+            Phase::ClientSync if client_final && s.datastores.is_empty() => {
+                s.phase = Phase::Done;
                 Ok(true)
             }
             Phase::ClientSync if client_final => {

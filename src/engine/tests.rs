@@ -339,4 +339,13 @@ fn basic_auth_and_unknown_datastore() {
     );
     assert_eq!(header_status(&r).data, StatusCode::AuthenticationAccepted);
     assert_eq!(statuses(&r)[1], (CmdName::Alert, 404));
+    assert!(!r.finished);
+    // Nothing was accepted: the client's final package 3 (no Sync) ends the session at once,
+    // instead of holding the user's session lock until it times out.
+    let r = e.handle(
+        &mut s,
+        Message { version: Version::V1_2, header: header(&dev, "1", 2, None), body: vec![], final_: true },
+        &ctx(),
+    );
+    assert!(r.finished && r.message.final_, "{:?}", r.message);
 }
