@@ -58,21 +58,7 @@ const HTTP_SERVER: &str = "/usr/bin/syncevo-http-server";
 
 /// Wraps the packaged front end (broken `#!@PYTHON@` line, listens on all interfaces) so that
 /// it runs with Debian's python and binds 127.0.0.1 only (as in scripts/capture-syncevolution).
-const FRONT_END_PY: &str = r#"import runpy, sys
-from twisted.internet import gireactor
-_install = gireactor.install
-def _install_loopback(*a, **kw):
-    result = _install(*a, **kw)
-    from twisted.internet import reactor
-    listen = reactor.listenTCP
-    def listen_loopback(port, factory, backlog=50, interface=""):
-        return listen(port, factory, backlog, "127.0.0.1")
-    reactor.listenTCP = listen_loopback
-    return result
-gireactor.install = _install_loopback
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"#;
+const FRONT_END_PY: &str = include_str!("../../../scripts/lib/frontend.py");
 
 impl ReferenceServer {
     pub fn start(dir: &Path) -> ReferenceServer {
