@@ -314,6 +314,7 @@ mod tests {
         let names: Vec<&str> = config.engine.datastores.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["contacts", "calendar", "tasks", "notes"]);
         assert_eq!(config.engine.datastores[0].content_types, ["text/vcard;3.0", "text/x-vcard;2.1"]);
+        assert!(config.engine.datastores.iter().all(|d| !d.hierarchical));
         assert_eq!((config.engine.max_msg_size, config.engine.max_obj_size), (1_000_000, 4_000_000));
         assert!(config.engine.auth.allow_basic && !config.engine.auth.accept_empty_nonce);
         assert_eq!((config.engine.auth.max_failures, config.engine.auth.throttle_seconds), (10, 60));

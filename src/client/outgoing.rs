@@ -79,7 +79,22 @@ pub(crate) fn changes(
     out.sort_by_key(|(d, _)| *d);
     let mut changes: VecDeque<Change> = out.into_iter().map(|(_, c)| c).collect();
     if !mode.sends_all() {
-        for luid in synced.keys().filter(|l| !present.contains_key(*l)) {
+        // Deleted items, the contents of a folder before the folder.
+        let depth_of = |luid: &str| {
+            let mut d = 0;
+            let mut at = parents.get(luid);
+            while let Some(p) = at {
+                d += 1;
+                if d > 64 {
+                    break;
+                }
+                at = parents.get(p);
+            }
+            d
+        };
+        let mut gone: Vec<&String> = synced.keys().filter(|l| !present.contains_key(*l)).collect();
+        gone.sort_by_key(|l| std::cmp::Reverse(depth_of(l)));
+        for luid in gone {
             changes.push_back(Change {
                 kind: Kind::Delete,
                 luid: luid.clone(),

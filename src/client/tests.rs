@@ -226,3 +226,55 @@ fn an_item_put_into_a_folder_goes_as_move() {
     let r = a.sync(&e, SyncMode::TwoWay);
     assert_eq!(r.datastores[0].sent_moved, 0);
 }
+
+/// The LUID of `dev`'s item whose text contains `needle`, and its parent LUID.
+fn find(dev: &Device, needle: &str) -> (String, Option<String>) {
+    let items = dev.local.items("contacts").unwrap();
+    let item = items.into_iter().find(|i| String::from_utf8_lossy(&i.data).contains(needle)).unwrap();
+    (item.luid, item.parent)
+}
+
+#[test]
+fn folders_reach_another_device_parents_first() {
+    let e = server();
+    let mut a = Device::new("dev-a", Encoding::Wbxml);
+    // Item LUIDs sort before the folder's, so the folder must be put first on purpose.
+    a.put("z-folder", "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Folder\r\nEND:VCARD\r\n");
+    let inner = LocalItem {
+        luid: "a-inner".into(),
+        content_type: "text/vcard".into(),
+        parent: Some("z-folder".into()),
+        data: vcard("Inner").into_bytes(),
+    };
+    a.local.put("contacts", inner);
+    a.put("b-top", &vcard("Top"));
+    assert_eq!(a.sync(&e, SyncMode::TwoWay).outcome, Outcome::Ok);
+    let mut b = Device::new("dev-b", Encoding::Xml);
+    let r = b.sync(&e, SyncMode::Slow);
+    assert_eq!((r.outcome.clone(), r.datastores[0].received_added), (Outcome::Ok, 3), "{r:?}");
+    let (folder_b, _) = find(&b, "FN:Folder");
+    assert_eq!(find(&b, "FN:Inner").1.as_deref(), Some(folder_b.as_str()), "the child arrived inside the folder");
+    assert_eq!(find(&b, "FN:Top").1, None);
+
+    // A moves the top item into the folder: B's next sync puts it there too.
+    let (top_a, _) = find(&a, "FN:Top");
+    let data = vcard("Top").into_bytes();
+    a.local.replace("contacts", &top_a, "text/vcard", Some(Some("z-folder")), &data).unwrap();
+    assert_eq!(a.sync(&e, SyncMode::TwoWay).datastores[0].sent_moved, 1);
+    let r = b.sync(&e, SyncMode::TwoWay);
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(find(&b, "FN:Top").1.as_deref(), Some(folder_b.as_str()), "moved on B too: {r:?}");
+
+    // Deleting the folder alone is refused while it holds items (427), with its contents it goes.
+    a.local.delete("contacts", "z-folder").unwrap();
+    let r = a.sync(&e, SyncMode::TwoWay);
+    assert_eq!(r.datastores[0].item_statuses.get(&427), Some(&1), "{r:?}");
+    for luid in ["a-inner", &top_a] {
+        a.local.delete("contacts", luid).unwrap();
+    }
+    let r = a.sync(&e, SyncMode::TwoWay);
+    assert_eq!((r.datastores[0].sent_deleted, r.datastores[0].sent_failed), (3, 0), "{r:?}");
+    let r = b.sync(&e, SyncMode::TwoWay);
+    assert_eq!(r.datastores[0].received_deleted, 3, "{r:?}");
+    assert!(b.texts().is_empty());
+}

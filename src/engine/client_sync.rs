@@ -79,7 +79,9 @@ impl Engine {
                     scope.apply(s, r, std::mem::take(&mut batch))?;
                     scope.atomic(s, r, a)?;
                 }
-                Command::Move(_) | Command::Copy(_) => {
+                // A parent named by its LUID may be an item added just before: commit first so
+                // that it is mapped (PROTOCOL.md §10.1).
+                _ if matches!(cmd, Command::Move(_) | Command::Copy(_)) || names_parent(cmd) => {
                     scope.apply(s, r, std::mem::take(&mut batch))?;
                     scope.plan_command(s, cmd, &mut batch)?;
                 }
@@ -278,7 +280,20 @@ impl Scope<'_> {
                         if name == CmdName::Copy {
                             self.plan_copy(ds, &luid, item, content_type, data, &mut batch.commit)?
                         } else {
-                            self.plan_item(ds, &name, &luid, content_type, data, &mut batch.commit)?
+                            // SourceParent (client LUID) or TargetParent (GUID): a folder.
+                            let named = item.source_parent.is_some() || item.target_parent.is_some();
+                            let parent = match named {
+                                false => None,
+                                true => {
+                                    let found = self.parent(ds, item)?;
+                                    if found.is_none() {
+                                        tracing::warn!(datastore = %ds.name, luid = %luid, "item names a parent that is not a known item: kept at the top");
+                                    }
+                                    Some(found)
+                                }
+                            };
+                            let ds = &mut s.datastores[self.ds];
+                            self.plan_item(ds, &name, &luid, parent, content_type, data, &mut batch.commit)?
                         }
                     }
                     Reassembly::Partial => Plan::Answer(StatusCode::ChunkAccepted),
@@ -410,11 +425,14 @@ impl Scope<'_> {
 
     /// Decides what one complete Add/Replace/Delete item does; pushes its mutation (and map)
     /// into `commit`.
+    #[allow(clippy::too_many_arguments)]
     fn plan_item(
         &self,
         ds: &mut DsState,
         cmd: &CmdName,
         luid: &str,
+        // `Some` when the item names a parent (resolved GUID, or `None` for the top).
+        parent: Option<Option<String>>,
         content_type: String,
         data: Vec<u8>,
         commit: &mut Commit,
@@ -443,20 +461,22 @@ impl Scope<'_> {
                 // SCTS requires 201 for an Add even when it matched an existing item.
                 return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
             }
-            return Ok(add_new(commit, luid, None, content_type, data, StatusCode::ItemAdded));
+            return Ok(add_new(commit, luid, parent.flatten(), content_type, data, StatusCode::ItemAdded));
         }
         let Some(guid) = mapped else {
-            return Ok(add_new(commit, luid, None, content_type, data, StatusCode::ItemAdded));
+            return Ok(add_new(commit, luid, parent.flatten(), content_type, data, StatusCode::ItemAdded));
         };
         let Some(current) = self.store.item(self.user, &ds.name, &guid)? else {
             // Deleted on the server, modified by the client: the modification wins (conflict.rs).
             tracing::info!(datastore = %ds.name, %guid, "client changed an item deleted on the server: added again");
-            return Ok(add_new(commit, luid, None, content_type, data, StatusCode::ItemAdded));
+            return Ok(add_new(commit, luid, parent.flatten(), content_type, data, StatusCode::ItemAdded));
         };
+        // A Replace naming a parent moves the item there too.
+        let new_parent = parent.unwrap_or_else(|| current.parent.clone());
         let conflict = ds.direction == Direction::TwoWay
             && server_changed(self.store, self.user, self.device, ds)?.contains(&guid);
         if !conflict {
-            commit.mutations.push(Mutation::Replace { guid, parent: current.parent, content_type, data });
+            commit.mutations.push(Mutation::Replace { guid, parent: new_parent, content_type, data });
             return Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back: None });
         }
         let resolution = conflict::resolve(self.policy, &current.content_type, &current.data, &data, self.now);
@@ -465,7 +485,7 @@ impl Scope<'_> {
         Ok(match resolution {
             Resolution::ServerWins => Plan::Answer(ok),
             Resolution::ClientWins => {
-                commit.mutations.push(Mutation::Replace { guid, parent: current.parent, content_type, data });
+                commit.mutations.push(Mutation::Replace { guid, parent: new_parent, content_type, data });
                 Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: None }
             }
             Resolution::Duplicate => add_new(commit, luid, current.parent, content_type, data, ok),
@@ -492,6 +512,21 @@ impl Scope<'_> {
         commit: &mut Commit,
     ) -> Result<Plan, StoreError> {
         let Some(guid) = mapped else { return Ok(Plan::Answer(StatusCode::NotFound)) };
+        // A folder with something in it stays (PROTOCOL.md §10.1): the client deletes the
+        // contents first (children come before parents in its Deletes).
+        let going: HashSet<&str> = commit
+            .mutations
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::Delete { guid } => Some(guid.as_str()),
+                _ => None,
+            })
+            .collect();
+        let parents = self.store.parents(self.user, &ds.name)?;
+        if parents.iter().any(|(child, parent)| *parent == guid && !going.contains(child.as_str())) {
+            tracing::info!(datastore = %ds.name, %guid, "Delete of a folder that is not empty: 427");
+            return Ok(Plan::Answer(StatusCode::ItemNotEmpty));
+        }
         commit.unmaps.push(luid.to_string());
         if ds.direction == Direction::TwoWay
             && !ds.slow
@@ -605,6 +640,16 @@ impl Scope<'_> {
         }
         Ok(true)
     }
+}
+
+/// Whether an Add or Replace names a parent by the client's LUID.
+fn names_parent(cmd: &Command) -> bool {
+    let items = match cmd {
+        Command::Add(c) => &c.items,
+        Command::Replace(c) => &c.items,
+        _ => return false,
+    };
+    items.iter().any(|i| i.source_parent.is_some())
 }
 
 /// The LUID an item is known by: Copy and Move name it in Source only; others fall back to

@@ -36,6 +36,10 @@ pub struct DatastoreConfig {
     /// `server-wins` (default), `client-wins`, `newer-wins`, `duplicate` or `merge`.
     #[serde(default)]
     pub conflict_policy: ConflictPolicy,
+    /// Items form a folder tree (DS 1.2 hierarchical sync, PROTOCOL.md §10): DevInf says
+    /// `SupportHierarchicalSync`. Parents are kept for every datastore either way.
+    #[serde(default)]
+    pub hierarchical: bool,
 }
 
 /// Authentication policy.
@@ -91,6 +95,7 @@ impl DatastoreConfig {
             name: name.into(),
             content_types: content_types.iter().map(|s| s.to_string()).collect(),
             conflict_policy: ConflictPolicy::default(),
+            hierarchical: false,
         }
     }
 }

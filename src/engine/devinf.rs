@@ -44,6 +44,7 @@ pub(crate) fn server_devinf(
                     tx_pref: types.first().cloned(),
                     tx: types.iter().skip(1).cloned().collect(),
                     sync_cap: (1..=7).map(|n: u8| n.to_string()).collect(),
+                    support_hierarchical_sync: ds.hierarchical,
                     ..Default::default()
                 }
             })

@@ -84,6 +84,7 @@ impl Engine {
                     change_ref(ds, ch, &mut out);
                 }
             }
+            parents_first(&self.store.parents(user.id, &ds.name)?, &mut out);
             ds.number_of_changes = out.len() as u32;
             ds.outgoing = out.into();
         }
@@ -114,10 +115,32 @@ impl Engine {
             ds.awaiting_map.remove(guid);
             return Ok(None);
         }
-        Ok(Some(match luid {
+        // The parent (PROTOCOL.md §10.1): TargetParent = the client's LUID when it has the
+        // folder; SourceParent = our GUID of a folder sent as an Add in this session.
+        let (target_parent, source_parent) = match &it.parent {
+            Some(p) => match ds.rev.get(p) {
+                Some(luid) => (Some(luid.clone()), None),
+                None => (None, ds.awaiting_map.contains(p).then(|| p.clone())),
+            },
+            None => (None, None),
+        };
+        let mut cmd = match luid {
             Some(luid) => replace(luid, &it.content_type, it.data),
             None => add(&it.guid, &it.content_type, it.data),
-        }))
+        };
+        let item = match &mut cmd {
+            Command::Add(a) => a.items.first_mut(),
+            Command::Replace(r) => r.items.first_mut(),
+            _ => None,
+        };
+        if let Some(item) = item {
+            item.target_parent = target_parent;
+            // A Replace never names a GUID parent: the client cannot know it yet.
+            if luid.is_none() {
+                item.source_parent = source_parent;
+            }
+        }
+        Ok(Some(cmd))
     }
 
     /// Adds as much of the outgoing Syncs as fits the client's MaxMsgSize. Returns true when
@@ -267,6 +290,31 @@ impl OutRef {
             OutRef::Delete { guid, .. } => guid.as_deref(),
         }
     }
+}
+
+/// Orders a change set so that a folder goes before what it contains (PROTOCOL.md §10.1):
+/// stable by depth in the folder tree, deletes last.
+fn parents_first(tree: &[(String, String)], out: &mut [OutRef]) {
+    if tree.is_empty() {
+        return;
+    }
+    let parent: std::collections::HashMap<&str, &str> = tree.iter().map(|(c, p)| (c.as_str(), p.as_str())).collect();
+    let depth = |guid: &str| {
+        let mut d = 0usize;
+        let mut at = parent.get(guid);
+        while let Some(p) = at {
+            d += 1;
+            if d > 64 {
+                break;
+            }
+            at = parent.get(p);
+        }
+        d
+    };
+    out.sort_by_key(|r| match r {
+        OutRef::Add { guid } | OutRef::Replace { guid, .. } => depth(guid),
+        OutRef::Delete { .. } => usize::MAX,
+    });
 }
 
 /// The reference sending one stored change to the client (none for a delete of an item the

@@ -57,6 +57,7 @@ macro_rules! store_battery {
         );
         $crate::store::battery::store_battery!(@staging $make;
             guids_list_live_items_in_order,
+            parents_list_the_folder_tree,
             staged_objects_append_read_clear,
             large_staged_object_round_trips,
             suspended_sessions_set_get_clear,

@@ -21,6 +21,18 @@ pub(crate) fn guids_list_live_items_in_order(s: &dyn Store) {
     assert_eq!(s.guids(u, "calendar").unwrap(), Vec::<String>::new());
 }
 
+pub(crate) fn parents_list_the_folder_tree(s: &dyn Store) {
+    let u = s.create_user("bob", "x").unwrap().id;
+    let add = |parent: Option<String>| Mutation::Add { parent, content_type: "t".into(), data: b"d".to_vec() };
+    let folder = s.apply(u, CONTACTS, &Origin::Service, &[add(None)]).unwrap()[0].guid().unwrap().to_owned();
+    let child =
+        s.apply(u, CONTACTS, &Origin::Service, &[add(Some(folder.clone()))]).unwrap()[0].guid().unwrap().to_owned();
+    assert_eq!(s.parents(u, CONTACTS).unwrap(), vec![(child.clone(), folder.clone())]);
+    s.apply(u, CONTACTS, &Origin::Service, &[Mutation::Delete { guid: child }]).unwrap();
+    assert_eq!(s.parents(u, CONTACTS).unwrap(), vec![]);
+    assert_eq!(s.parents(u, "calendar").unwrap(), vec![]);
+}
+
 pub(crate) fn staged_objects_append_read_clear(s: &dyn Store) {
     let u = s.create_user("bob", "x").unwrap().id;
     assert_eq!(s.stage_read(u, PHONE, "contacts/1").unwrap(), None);

@@ -350,6 +350,14 @@ impl Store for MemoryStore {
         Ok(items.map(|items| items.keys().cloned().collect()).unwrap_or_default())
     }
 
+    fn parents(&self, user: UserId, datastore: &str) -> StoreResult<Vec<(String, String)>> {
+        let state = self.lock()?;
+        let items = state.users.get(&user).and_then(|u| u.items.get(datastore));
+        Ok(items
+            .map(|items| items.values().filter_map(|i| Some((i.guid.clone(), i.parent.clone()?))).collect())
+            .unwrap_or_default())
+    }
+
     fn stage_append(&self, user: UserId, device_id: &str, key: &str, offset: u64, bytes: &[u8]) -> StoreResult<u64> {
         let mut state = self.lock()?;
         let staged = &mut state.user_mut(user)?.device_mut(device_id).staged;

@@ -213,6 +213,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The GUIDs of a datastore's live items, in GUID order (no content loaded).
     fn guids(&self, user: UserId, datastore: &str) -> StoreResult<Vec<String>>;
+    /// (GUID, parent GUID) of the datastore's live items that have a parent, in GUID order (the
+    /// folder tree without content).
+    fn parents(&self, user: UserId, datastore: &str) -> StoreResult<Vec<(String, String)>>;
 
     // Large objects being received (PROTOCOL.md §1.7): the chunks of an item are staged here,
     // not in memory, until the last one arrives; they outlive the session for a resume.

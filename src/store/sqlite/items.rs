@@ -34,6 +34,15 @@ pub(super) fn guids(tx: &Transaction<'_>, user: UserId, datastore: &str) -> Stor
         .context("listing item GUIDs")
 }
 
+pub(super) fn parents(tx: &Transaction<'_>, user: UserId, datastore: &str) -> StoreResult<Vec<(String, String)>> {
+    tx.prepare_cached(
+        "SELECT guid, parent_guid FROM items
+         WHERE user_id = ?1 AND datastore = ?2 AND parent_guid IS NOT NULL ORDER BY guid",
+    )
+    .and_then(|mut stmt| stmt.query_map(params![user.0, datastore], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+    .context("listing item parents")
+}
+
 pub(super) fn current_seq(tx: &Transaction<'_>, user: UserId) -> StoreResult<u64> {
     let seq: Option<u64> = tx
         .prepare_cached("SELECT seq FROM users WHERE id = ?1")

@@ -211,6 +211,10 @@ impl Store for SqliteStore {
         self.read(|tx| items::guids(tx, user, datastore))
     }
 
+    fn parents(&self, user: UserId, datastore: &str) -> StoreResult<Vec<(String, String)>> {
+        self.read(|tx| items::parents(tx, user, datastore))
+    }
+
     fn stage_append(&self, user: UserId, device_id: &str, key: &str, offset: u64, bytes: &[u8]) -> StoreResult<u64> {
         self.write(|tx| staging::append(tx, user, device_id, key, offset, bytes))
     }
