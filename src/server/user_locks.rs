@@ -14,6 +14,9 @@
 //! next time), but a Replace can overwrite another device's concurrent change of the same item
 //! without the conflict being noticed. Under the lease none of this can happen.
 //!
+//! Waiting sessions get the lease in the order they asked for it (a queue per user): a device
+//! that has just finished cannot start again ahead of the devices already waiting.
+//!
 //! A lease is given up when its session ends, is dropped (expiry, failure) or is taken over:
 //! a new session of the same device takes the lease of its own older session (the client
 //! abandoned it; it is forgotten), and any session takes the lease of one that is gone or has
@@ -22,7 +25,7 @@
 //!
 //! Holds no sockets and no sessions: the caller says which holders are stale.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -49,8 +52,15 @@ pub struct UserLocks {
 
 #[derive(Debug, Default)]
 struct Inner {
-    held: Mutex<HashMap<String, Holder>>,
+    state: Mutex<State>,
     released: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    held: HashMap<String, Holder>,
+    /// Per user, the sessions waiting for the lease, first come first.
+    waiting: HashMap<String, VecDeque<SessionToken>>,
 }
 
 #[derive(Clone, Debug)]
@@ -94,14 +104,25 @@ impl UserLocks {
         token: &SessionToken,
         stale: impl Fn(&SessionToken) -> bool,
     ) -> Result<Granted, SessionToken> {
-        let mut held = self.inner.lock();
-        let taken_from = match held.get(user) {
+        let mut state = self.inner.lock();
+        let first = state.waiting.get(user).and_then(|q| q.front()).cloned();
+        // Someone else asked first: wait behind them (the device's own old session aside).
+        let behind = first.as_ref().is_some_and(|f| f != token);
+        let taken_from = match state.held.get(user) {
+            None if behind => return Err(first.unwrap_or_else(|| token.clone())),
             None => None,
             Some(h) if h.token == *token => None,
-            Some(h) if h.device == device || stale(&h.token) => Some(h.token.clone()),
+            Some(h) if h.device == device => Some(h.token.clone()),
+            Some(h) if stale(&h.token) && !behind => Some(h.token.clone()),
             Some(h) => return Err(h.token.clone()),
         };
-        held.insert(user.to_string(), Holder { token: token.clone(), device: device.to_string() });
+        if let Some(q) = state.waiting.get_mut(user) {
+            q.retain(|t| t != token);
+            if q.is_empty() {
+                state.waiting.remove(user);
+            }
+        }
+        state.held.insert(user.to_string(), Holder { token: token.clone(), device: device.to_string() });
         let lease = UserLease { inner: self.inner.clone(), user: user.to_string(), token: token.clone() };
         Ok(Granted { lease, taken_from })
     }
@@ -116,6 +137,8 @@ impl UserLocks {
         stale: impl Fn(&SessionToken) -> bool,
     ) -> Result<Granted, Busy> {
         let deadline = Instant::now() + wait;
+        // In the queue until granted, refused or cancelled (the request went away).
+        let _queued = Queued::join(&self.inner, user, token);
         loop {
             // Registered before looking, so a release between the look and the wait wakes us.
             let released = self.inner.released.notified();
@@ -135,23 +158,60 @@ impl UserLocks {
     /// The session holding the lease of `user`, if any.
     #[cfg(test)]
     pub fn holder(&self, user: &str) -> Option<SessionToken> {
-        self.inner.lock().get(user).map(|h| h.token.clone())
+        self.inner.lock().held.get(user).map(|h| h.token.clone())
     }
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Holder>> {
-        // Only inserts and removals happen under the lock: the map is consistent after a panic.
-        self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Only inserts and removals happen under the lock: the maps are consistent after a panic.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A session's place in its user's queue; leaving it (granted, busy or cancelled) lets the next
+/// one look.
+struct Queued {
+    inner: Arc<Inner>,
+    user: String,
+    token: SessionToken,
+}
+
+impl Queued {
+    fn join(inner: &Arc<Inner>, user: &str, token: &SessionToken) -> Queued {
+        let mut state = inner.lock();
+        let q = state.waiting.entry(user.to_string()).or_default();
+        if !q.contains(token) {
+            q.push_back(token.clone());
+        }
+        Queued { inner: inner.clone(), user: user.to_string(), token: token.clone() }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let mut state = self.inner.lock();
+        if let Some(q) = state.waiting.get_mut(&self.user) {
+            let before = q.len();
+            q.retain(|t| *t != self.token);
+            let left = q.len() != before;
+            if q.is_empty() {
+                state.waiting.remove(&self.user);
+            }
+            drop(state);
+            if left {
+                self.inner.released.notify_waiters();
+            }
+        }
     }
 }
 
 impl Drop for UserLease {
     fn drop(&mut self) {
-        let mut held = self.inner.lock();
-        if held.get(&self.user).is_some_and(|h| h.token == self.token) {
-            held.remove(&self.user);
-            drop(held);
+        let mut state = self.inner.lock();
+        if state.held.get(&self.user).is_some_and(|h| h.token == self.token) {
+            state.held.remove(&self.user);
+            drop(state);
             self.inner.released.notify_waiters();
         }
     }
@@ -224,5 +284,39 @@ mod tests {
         let busy = locks.acquire("alice", "laptop", &token(), Duration::from_millis(50), |_| false).await;
         assert!(matches!(busy, Err(Busy { .. })));
         drop(lease);
+    }
+
+    #[tokio::test]
+    async fn waiters_are_served_first_come_first_served() {
+        let locks = Arc::new(UserLocks::new());
+        let held = locks.try_acquire("alice", "phone", &token(), |_| false).unwrap();
+        let (first, second) = (token(), token());
+        let wait_for = |t: SessionToken, device: &'static str| {
+            let locks = locks.clone();
+            tokio::spawn(async move { locks.acquire("alice", device, &t, WAIT, |_| false).await.map(|g| g.lease) })
+        };
+        let w1 = wait_for(first.clone(), "tablet");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let w2 = wait_for(second.clone(), "laptop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        // The phone comes back at once with a new session: it queues behind the others.
+        let again = token();
+        assert!(locks.try_acquire("alice", "phone", &again, |_| false).is_err());
+        let lease1 = w1.await.unwrap().unwrap();
+        assert_eq!(locks.holder("alice"), Some(first));
+        assert!(!w2.is_finished());
+        drop(lease1);
+        let lease2 = w2.await.unwrap().unwrap();
+        assert_eq!(locks.holder("alice"), Some(second));
+        drop(lease2);
+        // A waiter that gave up leaves the queue: nobody waits behind it.
+        let held = locks.try_acquire("alice", "phone", &again, |_| false).unwrap();
+        let quitter = wait_for(token(), "tv");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        quitter.abort();
+        let _ = quitter.await;
+        drop(held);
+        assert!(locks.try_acquire("alice", "watch", &token(), |_| false).is_ok());
     }
 }
