@@ -102,6 +102,23 @@ fn resume(e: &Engine, a: &mut Device, messages: Vec<Vec<Command>>) -> (u16, Vec<
     (alert_status, replies)
 }
 
+/// Device A's slow sync suspended after the first part of a large object: the engine, its
+/// store, the device, the three parts and their total size.
+fn suspended_upload() -> (Engine, Arc<dyn Store>, Device, [String; 3], u64) {
+    let (e, store) = engine();
+    let mut a = first_contact(&e, "dev-a");
+    let (p1, p2, p3) = parts();
+    let total = (p1.len() + p2.len() + p3.len()) as u64;
+    upload_first_part_and_suspend(&e, &mut a, &p1, total);
+    (e, store, a, [p1, p2, p3], total)
+}
+
+/// The three chunks were answered 213, 213, 201 and the object is stored whole, once.
+fn assert_whole(store: &Arc<dyn Store>, replies: &[Reply], parts: &[String; 3]) {
+    assert_eq!(replies.iter().flat_map(add_codes).collect::<Vec<_>>(), vec![213, 213, 201]);
+    assert!(stored_items(store) == vec![parts.concat()], "the object is whole, each part once");
+}
+
 /// A fresh engine over the same store: what a restarted gateway is.
 fn restart(store: &Arc<dyn Store>) -> Engine {
     Engine::new(store.clone(), EngineConfig::default())
@@ -114,11 +131,7 @@ fn stored_items(store: &Arc<dyn Store>) -> Vec<String> {
 
 #[test]
 fn chunks_are_staged_in_the_store_until_the_last() {
-    let (e, store) = engine();
-    let mut a = first_contact(&e, "dev-a");
-    let (p1, p2, p3) = parts();
-    let total = (p1.len() + p2.len() + p3.len()) as u64;
-    upload_first_part_and_suspend(&e, &mut a, &p1, total);
+    let (_, store, mut a, [p1, p2, p3], _) = suspended_upload();
     let user = store.user_by_name("alice").unwrap().unwrap().id;
     let staged = store.stage_read(user, "dev-a", "contacts\nbig1").unwrap();
     assert!(staged.as_deref() == Some(p1.as_bytes()), "the first chunk waits in the store");
@@ -136,11 +149,7 @@ fn chunks_are_staged_in_the_store_until_the_last() {
 
 #[test]
 fn a_chunk_repeated_after_resume_is_dropped() {
-    let (e, store) = engine();
-    let mut a = first_contact(&e, "dev-a");
-    let (p1, p2, p3) = parts();
-    let total = (p1.len() + p2.len() + p3.len()) as u64;
-    upload_first_part_and_suspend(&e, &mut a, &p1, total);
+    let (_, store, mut a, [p1, p2, p3], _) = suspended_upload();
     let e = restart(&store);
     // libsynthesis may send the last chunk before the suspend once more (PROTOCOL.md §3.7).
     let (code, replies) = resume(
@@ -149,34 +158,24 @@ fn a_chunk_repeated_after_resume_is_dropped() {
         vec![vec![chunk(2, &p1, None, true)], vec![chunk(3, &p2, None, true)], vec![chunk(4, &p3, None, false)]],
     );
     assert_eq!(code, 200);
-    assert_eq!(replies.iter().flat_map(add_codes).collect::<Vec<_>>(), vec![213, 213, 201]);
-    assert!(stored_items(&store) == vec![format!("{p1}{p2}{p3}")], "the object is whole, each part once");
+    assert_whole(&store, &replies, &[p1, p2, p3]);
 }
 
 #[test]
 fn a_resumed_object_sent_again_from_its_start_replaces_the_staged_part() {
-    let (e, store) = engine();
-    let mut a = first_contact(&e, "dev-a");
-    let (p1, p2, p3) = parts();
-    let total = (p1.len() + p2.len() + p3.len()) as u64;
-    upload_first_part_and_suspend(&e, &mut a, &p1, total);
+    let (e, store, mut a, [p1, p2, p3], total) = suspended_upload();
     let (code, replies) = resume(
         &e,
         &mut a,
         vec![vec![chunk(2, &p1, Some(total), true)], vec![chunk(3, &p2, None, true)], vec![chunk(4, &p3, None, false)]],
     );
     assert_eq!(code, 200);
-    assert_eq!(replies.iter().flat_map(add_codes).collect::<Vec<_>>(), vec![213, 213, 201]);
-    assert!(stored_items(&store) == vec![format!("{p1}{p2}{p3}")], "the object is whole, each part once");
+    assert_whole(&store, &replies, &[p1, p2, p3]);
 }
 
 #[test]
 fn a_missing_chunk_after_resume_is_a_size_mismatch() {
-    let (e, store) = engine();
-    let mut a = first_contact(&e, "dev-a");
-    let (p1, p2, p3) = parts();
-    let total = (p1.len() + p2.len() + p3.len()) as u64;
-    upload_first_part_and_suspend(&e, &mut a, &p1, total);
+    let (e, store, mut a, [_, _, p3], _) = suspended_upload();
     let (_, replies) = resume(&e, &mut a, vec![vec![chunk(3, &p3, None, false)]]);
     assert_eq!(add_codes(&replies[0]), vec![424]);
     assert!(stored_items(&store).is_empty(), "nothing half-made is stored");
@@ -184,11 +183,7 @@ fn a_missing_chunk_after_resume_is_a_size_mismatch() {
 
 #[test]
 fn staged_chunks_of_a_session_that_is_not_resumed_are_dropped() {
-    let (e, store) = engine();
-    let mut a = first_contact(&e, "dev-a");
-    let (p1, p2, p3) = parts();
-    let total = (p1.len() + p2.len() + p3.len()) as u64;
-    upload_first_part_and_suspend(&e, &mut a, &p1, total);
+    let (e, store, mut a, _, _) = suspended_upload();
     let user = store.user_by_name("alice").unwrap().unwrap().id;
     // A client that does not resume starts a new slow sync (first sync: no anchors to keep).
     crate::engine::tests::session(&e, &mut a, AlertCode::SlowSync, vec![], 100);
