@@ -40,6 +40,27 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Log filter in `RUST_LOG` syntax (`info`, `syncgate=debug`, …); `RUST_LOG` overrides it.
     pub log: String,
+    /// The service API under `/api/v1`.
+    pub api: ApiConfig,
+}
+
+/// The service API (JSON under `/api/v1`, `server::api`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The operator token requests must bring as `Authorization: Bearer TOKEN`; without one the
+    /// API is off (every request 403).
+    pub token: Option<String>,
+    /// The datastore holding users' messages.
+    pub messages_datastore: String,
+    /// The datastore holding users' content files.
+    pub content_datastore: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { token: None, messages_datastore: "messages".into(), content_datastore: "content".into() }
+    }
 }
 
 /// Name of the SQLite database file inside [`Config::data_dir`].
@@ -69,6 +90,7 @@ impl Default for Config {
             limits: Limits::default(),
             engine: EngineConfig::default(),
             log: "info".into(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -312,9 +334,15 @@ mod tests {
         assert_eq!(config.max_body_bytes, 16 << 20);
         assert_eq!(config.limits, Limits::default());
         let names: Vec<&str> = config.engine.datastores.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["contacts", "calendar", "tasks", "notes"]);
+        assert_eq!(names, ["contacts", "calendar", "tasks", "notes", "messages", "content"]);
         assert_eq!(config.engine.datastores[0].content_types, ["text/vcard;3.0", "text/x-vcard;2.1"]);
-        assert!(config.engine.datastores.iter().all(|d| !d.hierarchical));
+        let tree: Vec<bool> = config.engine.datastores.iter().map(|d| d.hierarchical).collect();
+        assert_eq!(tree, [false, false, false, false, true, true]);
+        assert_eq!(config.api.token.as_deref(), Some("change-me-to-a-long-random-string"));
+        assert_eq!(
+            (config.api.messages_datastore.as_str(), config.api.content_datastore.as_str()),
+            ("messages", "content")
+        );
         assert_eq!((config.engine.max_msg_size, config.engine.max_obj_size), (1_000_000, 4_000_000));
         assert!(config.engine.auth.allow_basic && !config.engine.auth.accept_empty_nonce);
         assert_eq!((config.engine.auth.max_failures, config.engine.auth.throttle_seconds), (10, 60));

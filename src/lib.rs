@@ -10,6 +10,8 @@
 //! - [`load`]: the load generator (`syncgate load`): many simulated devices, latency and
 //!   throughput, the server's CPU and memory.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form.
+//! - [`cpm`]: the message storage: folder/file/e-mail data objects and the service's operations
+//!   on a user's folders, files and messages.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
 //! - [`conformance`]: black-box protocol cases over HTTP, runnable against any SyncML server;
 //!   the source lives in the top-level `conformance/` directory.
@@ -29,6 +31,7 @@ pub mod codec;
 pub mod config;
 #[path = "../conformance/mod.rs"]
 pub mod conformance;
+pub mod cpm;
 pub mod engine;
 pub mod load;
 pub mod notify;

@@ -65,6 +65,21 @@ impl Default for EngineConfig {
                 DatastoreConfig::new("calendar", &["text/calendar;2.0", "text/x-vcalendar;1.0"]),
                 DatastoreConfig::new("tasks", &["text/calendar;2.0", "text/x-vcalendar;1.0"]),
                 DatastoreConfig::new("notes", &["text/plain;1.0"]),
+                // The message storage (PROTOCOL.md §10): folder trees of messages and of files.
+                DatastoreConfig {
+                    hierarchical: true,
+                    ..DatastoreConfig::new(
+                        "messages",
+                        &["application/vnd.omads-email+xml;1.2", "application/vnd.omads-folder+xml;1.2"],
+                    )
+                },
+                DatastoreConfig {
+                    hierarchical: true,
+                    ..DatastoreConfig::new(
+                        "content",
+                        &["application/vnd.omads-file+xml;1.2", "application/vnd.omads-folder+xml;1.2"],
+                    )
+                },
             ],
             auth: AuthConfig::default(),
             max_msg_size: 1_000_000,
@@ -123,10 +138,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
         let config = crate::config::Config::load(&path).unwrap();
         let policies: Vec<ConflictPolicy> = config.engine.datastores.iter().map(|d| d.conflict_policy).collect();
-        assert_eq!(
-            policies,
-            [ConflictPolicy::ServerWins, ConflictPolicy::Merge, ConflictPolicy::ServerWins, ConflictPolicy::ServerWins]
-        );
+        let mut expected = vec![ConflictPolicy::ServerWins; 6];
+        expected[1] = ConflictPolicy::Merge;
+        assert_eq!(policies, expected);
     }
 
     #[test]

@@ -1,0 +1,322 @@
+//! The OMA DS 1.2 data objects of the message storage, as they travel inside `<Data>`
+//! (PROTOCOL.md §10.2–10.4): folders (`application/vnd.omads-folder+xml`, root `<Folder>`),
+//! files (`application/vnd.omads-file+xml`, root `<File>`) and e-mail messages
+//! (`application/vnd.omads-email+xml`, root `<Email>`).
+//!
+//! Element names as PROTOCOL.md §10 verified them against Funambol's C++ client (FolderData.cpp,
+//! FileData.cpp, EmailData.cpp) and pysyncml (items/folder.py, items/file.py): `name`,
+//! `created`, `modified`, `role`, `cttype`, `body` (attribute `enc`), `size`; e-mail `read`,
+//! `forwarded`, `replied`, `flagged`, `deleted`, `received`, `emailitem`. Parsing is lenient
+//! (unknown elements are ignored, element names are matched case-insensitively); writing is
+//! canonical. A file's body is base64 (`enc="base64"`); a file without `body` but with `size` is
+//! the "details only" form.
+
+use base64::Engine as _;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+/// Content type of folder objects.
+pub const FOLDER_TYPE: &str = "application/vnd.omads-folder+xml";
+/// Content type of file objects.
+pub const FILE_TYPE: &str = "application/vnd.omads-file+xml";
+/// Content type of e-mail (message) objects.
+pub const EMAIL_TYPE: &str = "application/vnd.omads-email+xml";
+
+/// A folder.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Folder {
+    pub name: String,
+    pub created: Option<String>,
+    pub modified: Option<String>,
+    /// For message folders: inbox, sent, drafts, trash, outbox…
+    pub role: Option<String>,
+}
+
+/// A content file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct File {
+    pub name: String,
+    pub created: Option<String>,
+    pub modified: Option<String>,
+    /// MIME type of the body.
+    pub cttype: Option<String>,
+    pub size: Option<u64>,
+    /// The file's bytes; `None` in the details-only form.
+    pub body: Option<Vec<u8>>,
+}
+
+/// A message with its states.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Email {
+    pub read: bool,
+    pub forwarded: bool,
+    pub replied: bool,
+    pub flagged: bool,
+    pub deleted: bool,
+    pub received: Option<String>,
+    /// The RFC 5322 message.
+    pub emailitem: Vec<u8>,
+}
+
+/// Why an object could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid {kind} object: {reason}")]
+pub struct ObjectError {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+impl Folder {
+    pub fn to_xml(&self) -> Vec<u8> {
+        let mut x = String::from("<Folder>");
+        elem(&mut x, "name", Some(&self.name));
+        elem(&mut x, "created", self.created.as_deref());
+        elem(&mut x, "modified", self.modified.as_deref());
+        elem(&mut x, "role", self.role.as_deref());
+        x.push_str("</Folder>");
+        x.into_bytes()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Folder, ObjectError> {
+        let f = fields(bytes, "Folder")?;
+        Ok(Folder {
+            name: f.text("name").unwrap_or_default(),
+            created: f.text("created"),
+            modified: f.text("modified"),
+            role: f.text("role"),
+        })
+    }
+}
+
+impl File {
+    pub fn to_xml(&self) -> Vec<u8> {
+        let mut x = String::from("<File>");
+        elem(&mut x, "name", Some(&self.name));
+        elem(&mut x, "created", self.created.as_deref());
+        elem(&mut x, "modified", self.modified.as_deref());
+        elem(&mut x, "cttype", self.cttype.as_deref());
+        if let Some(body) = &self.body {
+            x.push_str("<body enc=\"base64\">");
+            x.push_str(&base64::engine::general_purpose::STANDARD.encode(body));
+            x.push_str("</body>");
+        }
+        let size = self.size.or(self.body.as_ref().map(|b| b.len() as u64));
+        elem(&mut x, "size", size.map(|s| s.to_string()).as_deref());
+        x.push_str("</File>");
+        x.into_bytes()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<File, ObjectError> {
+        let f = fields(bytes, "File")?;
+        let body = match f.text("body") {
+            None => None,
+            Some(text) => {
+                let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                let decoded = base64::engine::general_purpose::STANDARD.decode(clean.as_bytes());
+                Some(decoded.map_err(|e| ObjectError { kind: "file", reason: format!("body: {e}") })?)
+            }
+        };
+        Ok(File {
+            name: f.text("name").unwrap_or_default(),
+            created: f.text("created"),
+            modified: f.text("modified"),
+            cttype: f.text("cttype"),
+            size: f.text("size").and_then(|s| s.trim().parse().ok()),
+            body,
+        })
+    }
+}
+
+impl Email {
+    pub fn to_xml(&self) -> Vec<u8> {
+        let mut x = String::from("<Email>");
+        for (name, on) in [
+            ("read", self.read),
+            ("forwarded", self.forwarded),
+            ("replied", self.replied),
+            ("flagged", self.flagged),
+            ("deleted", self.deleted),
+        ] {
+            elem(&mut x, name, Some(if on { "true" } else { "false" }));
+        }
+        elem(&mut x, "received", self.received.as_deref());
+        x.push_str("<emailitem>");
+        x.push_str(&escape(&String::from_utf8_lossy(&self.emailitem)));
+        x.push_str("</emailitem></Email>");
+        x.into_bytes()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Email, ObjectError> {
+        let f = fields(bytes, "Email")?;
+        let flag = |n: &str| f.text(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1");
+        Ok(Email {
+            read: flag("read"),
+            forwarded: flag("forwarded"),
+            replied: flag("replied"),
+            flagged: flag("flagged"),
+            deleted: flag("deleted"),
+            received: f.text("received"),
+            emailitem: f.text("emailitem").unwrap_or_default().into_bytes(),
+        })
+    }
+
+    /// A header of the message (first occurrence, unfolded), e.g. `Subject`.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.emailitem);
+        let mut value: Option<String> = None;
+        for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+            if line.is_empty() {
+                break;
+            }
+            if let Some(v) = value.as_mut() {
+                if line.starts_with([' ', '\t']) {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                    continue;
+                }
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                if n.trim().eq_ignore_ascii_case(name) {
+                    value = Some(v.trim().to_string());
+                }
+            }
+        }
+        value
+    }
+}
+
+/// The text of the root's direct children.
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn text(&self, name: &str) -> Option<String> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+}
+
+fn fields(bytes: &[u8], root: &'static str) -> Result<Fields, ObjectError> {
+    let err = |reason: String| ObjectError { kind: root, reason };
+    let mut reader = Reader::from_reader(bytes);
+    let mut depth = 0usize;
+    let mut current: Option<String> = None;
+    let mut text = String::new();
+    let mut out = Vec::new();
+    let mut saw_root = false;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if depth == 1 {
+                    if !name.eq_ignore_ascii_case(root) {
+                        return Err(err(format!("root element <{name}>, expected <{root}>")));
+                    }
+                    saw_root = true;
+                } else if depth == 2 {
+                    current = Some(name);
+                    text.clear();
+                }
+            }
+            Ok(Event::Empty(e)) if depth == 1 => {
+                out.push((String::from_utf8_lossy(e.local_name().as_ref()).into_owned(), String::new()));
+            }
+            Ok(Event::End(_)) => {
+                if depth == 2 {
+                    if let Some(name) = current.take() {
+                        out.push((name, std::mem::take(&mut text)));
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Ok(Event::Text(t)) if depth >= 2 => {
+                let raw = String::from_utf8_lossy(t.as_ref()).into_owned();
+                text.push_str(&unescape(&raw));
+            }
+            Ok(Event::GeneralRef(r)) if depth >= 2 => {
+                let name = String::from_utf8_lossy(r.as_ref()).into_owned();
+                text.push_str(&unescape(&format!("&{name};")));
+            }
+            Ok(Event::CData(c)) if depth >= 2 => text.push_str(&String::from_utf8_lossy(c.as_ref())),
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => return Err(err(e.to_string())),
+        }
+    }
+    if !saw_root {
+        return Err(err(format!("no <{root}> element")));
+    }
+    Ok(Fields(out))
+}
+
+fn elem(x: &mut String, name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        x.push('<');
+        x.push_str(name);
+        x.push('>');
+        x.push_str(&escape(v));
+        x.push_str("</");
+        x.push_str(name);
+        x.push('>');
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\r', "&#13;")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#13;", "\r")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_round_trip_and_lenient_parse() {
+        let f = Folder { name: "favourite <song> & more".into(), role: Some("inbox".into()), ..Default::default() };
+        assert_eq!(Folder::parse(&f.to_xml()).unwrap(), f);
+        let funambol = b"<Folder><NAME>Music</NAME><created>20261122T100000Z</created><attributes><h>false</h></attributes></Folder>";
+        let parsed = Folder::parse(funambol).unwrap();
+        assert_eq!((parsed.name.as_str(), parsed.created.as_deref()), ("Music", Some("20261122T100000Z")));
+        assert!(Folder::parse(b"<File><name>x</name></File>").is_err());
+        assert!(Folder::parse(b"<Folder><name>x").is_err() || Folder::parse(b"<Folder><name>x").is_ok());
+    }
+
+    #[test]
+    fn file_round_trip_with_and_without_body() {
+        let body: Vec<u8> = (0..=255u8).collect();
+        let f = File {
+            name: "song.mp3".into(),
+            cttype: Some("audio/mpeg".into()),
+            body: Some(body.clone()),
+            ..Default::default()
+        };
+        let parsed = File::parse(&f.to_xml()).unwrap();
+        assert_eq!((parsed.body.as_deref(), parsed.size), (Some(body.as_slice()), Some(256)));
+        let details = File { name: "big.mp4".into(), size: Some(5_000_000), ..Default::default() };
+        let parsed = File::parse(&details.to_xml()).unwrap();
+        assert_eq!((parsed.body, parsed.size), (None, Some(5_000_000)));
+        assert!(File::parse(b"<File><body enc=\"base64\">***</body></File>").is_err());
+    }
+
+    #[test]
+    fn email_states_and_headers() {
+        let msg =
+            b"From: a@example.com\r\nSubject: Hello\r\n  world\r\nTo: b@example.com\r\n\r\nBody <b>&\r\n".to_vec();
+        let e = Email { read: true, flagged: true, emailitem: msg.clone(), ..Default::default() };
+        let parsed = Email::parse(&e.to_xml()).unwrap();
+        assert_eq!(parsed, e);
+        assert_eq!(parsed.header("subject").as_deref(), Some("Hello world"));
+        assert_eq!(parsed.header("X-None"), None);
+        // Funambol's form: the message in CDATA.
+        let cdata = b"<Email><read>false</read><emailitem><![CDATA[Subject: Hi\r\n\r\nx]]></emailitem></Email>";
+        assert_eq!(Email::parse(cdata).unwrap().header("Subject").as_deref(), Some("Hi"));
+    }
+}
