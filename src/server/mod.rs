@@ -1,7 +1,7 @@
 //! The HTTP server: the only module that touches sockets, hyper and the tokio runtime.
 //!
 //! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`,
-//! one session at a time per user in `user_locks.rs`),
+//! one session at a time per user in `user_locks.rs`), `/api/v1/…` the service API (`api.rs`),
 //! `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
 //! runs on its own task; the engine runs on blocking threads. Shutdown first drains
 //! (`drain.rs`: sessions mid-sync get a server Alert 224 and are saved for a resume, new ones
@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod api;
 mod drain;
 mod http;
 mod sessions;
@@ -218,6 +219,9 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr,
             return sync::handle(shared, req, peer, local).await;
         }
         return http::method_not_allowed("POST");
+    }
+    if path == "/api/v1" || path.starts_with("/api/v1/") {
+        return api::handle(shared, req).await;
     }
     if path == "/healthz" {
         return match *req.method() {

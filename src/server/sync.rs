@@ -26,7 +26,7 @@ use crate::engine::Context;
 use crate::proto::Message;
 
 /// How long a client may take to send a request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Handles a POST on the sync path; logs the outcome at debug level in the request's span.
 pub(super) async fn handle(

@@ -1,5 +1,6 @@
 //! The one integration-test binary: each module is an area.
 
+mod api;
 mod cli;
 mod conformance;
 mod golden;

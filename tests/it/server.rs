@@ -24,10 +24,10 @@ const MSG1: &str = r#"<?xml version="1.0"?>
 </Item></Alert><Final/></SyncBody></SyncML>"#;
 
 /// A temporary directory removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!("syncgate-it-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -36,7 +36,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -48,16 +48,16 @@ impl Drop for TempDir {
 }
 
 /// A running `syncgate serve`, killed on drop if still running.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     log: mpsc::Receiver<String>,
 }
 
 impl Server {
     /// Starts `syncgate serve --listen 127.0.0.1:0 --data-dir DIR [extra…]` and waits for the
     /// `listening on http://ADDR` line.
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -97,7 +97,7 @@ impl Server {
     }
 
     /// Sends raw request bytes on a fresh connection and reads the whole response.
-    fn send(&self, request: &[u8]) -> Response {
+    pub(crate) fn send(&self, request: &[u8]) -> Response {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         // The server may answer (413) before reading everything: a failed write is not the
@@ -110,6 +110,19 @@ impl Server {
 
     fn get(&self, path: &str) -> Response {
         self.send(format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).as_bytes())
+    }
+
+    /// A request with any method, extra header lines (`Name: value`) and a body.
+    pub(crate) fn request(&self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Response {
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        for h in headers {
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send(&bytes)
     }
 
     fn post(&self, path: &str, content_type: Option<&str>, body: &[u8]) -> Response {
@@ -161,10 +174,10 @@ impl Drop for Server {
 
 /// A parsed HTTP response.
 #[derive(Debug)]
-struct Response {
-    status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {
@@ -182,11 +195,11 @@ impl Response {
         Response { status, headers, body: raw[split + 4..].to_vec() }
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
