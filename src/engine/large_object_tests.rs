@@ -4,7 +4,8 @@
 
 use crate::codec::{encode_message, Encoding};
 use crate::engine::tests::{
-    alert, change, ctx, engine, first_contact, header, header_status, md5_cred, session, statuses, take_nonce, Device,
+    alert, change, ctx, engine, first_contact, header, header_status, md5_cred, session, statuses, sync_cmds,
+    take_nonce, Device,
 };
 use crate::engine::{Engine, Reply, Session};
 use crate::proto::*;
@@ -42,19 +43,6 @@ fn assert_fits(reply: &Reply, max: usize) {
         let bytes = encode_message(&reply.message, enc).expect("encodes");
         assert!(bytes.len() <= max, "{enc:?} reply is {} bytes > {max}", bytes.len());
     }
-}
-
-fn sync_cmds(reply: &Reply) -> Vec<Command> {
-    reply
-        .message
-        .body
-        .iter()
-        .filter_map(|c| match c {
-            Command::Sync(s) => Some(s.commands.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
 }
 
 /// What the client answers for a server item command.

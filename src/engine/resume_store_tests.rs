@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use crate::engine::config::EngineConfig;
-use crate::engine::tests::{alert, change, ctx, engine, first_contact, header, md5_cred, statuses, take_nonce, Device};
+use crate::engine::tests::{
+    alert, change, ctx, engine, first_contact, header, md5_cred, statuses, sync_cmds, take_nonce, Device,
+};
 use crate::engine::{Engine, Reply, Session};
 use crate::proto::*;
 use crate::store::Store;
@@ -215,16 +217,7 @@ fn max_obj_size_in_the_alert_item_limits_what_is_sent() {
     let r = e.handle(&mut s, msg(&b, "1", 1, Some(md5_cred(&b.nonce, "secret")), vec![al], true), &c);
     take_nonce(&mut b, &r);
     let r = e.handle(&mut s, msg(&b, "1", 2, None, vec![sync_of(vec![])], true), &c);
-    let sent: Vec<Command> = r
-        .message
-        .body
-        .iter()
-        .filter_map(|c| match c {
-            Command::Sync(s) => Some(s.commands.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let sent = sync_cmds(&r);
     assert_eq!(sent.len(), 1, "only the small item: {sent:?}");
 }
 

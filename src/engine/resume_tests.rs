@@ -49,19 +49,6 @@ fn empty_sync() -> Command {
     })
 }
 
-fn sync_cmds(reply: &Reply) -> Vec<Command> {
-    reply
-        .message
-        .body
-        .iter()
-        .filter_map(|c| match c {
-            Command::Sync(s) => Some(s.commands.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
-
 fn added_guid(cmd: &Command) -> String {
     match cmd {
         Command::Add(a) => a.items[0].source.as_ref().unwrap().loc_uri.clone(),

@@ -128,6 +128,20 @@ pub(super) fn change(cmd_id: u32, kind: &str, luid: &str, data: &str) -> Command
     }
 }
 
+/// The commands of every Sync in a reply.
+pub(super) fn sync_cmds(reply: &Reply) -> Vec<Command> {
+    reply
+        .message
+        .body
+        .iter()
+        .filter_map(|c| match c {
+            Command::Sync(s) => Some(s.commands.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 /// Runs a whole session: auth, alert, the client's changes, maps for the server's adds.
 /// Returns the server's Sync commands and the alert status.
 pub(super) fn session(

@@ -2,92 +2,25 @@
 //! with `conformance/expected/syncgate.toml` must exit 0, run at least 60 cases with no
 //! unexpected failure, and leave the gateway running (the hostile cases must not kill it).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::server::{Server, TempDir};
+
 const BIN: &str = env!("CARGO_BIN_EXE_syncgate");
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let path = std::env::temp_dir().join(format!("syncgate-conformance-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `syncgate serve` on a free port; killed on drop.
-struct Gateway {
-    child: Child,
-    addr: String,
-}
-
-impl Gateway {
-    fn start(data_dir: &Path) -> Gateway {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn,syncgate::server=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("syncgate serve starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
-                        return Gateway { child, addr };
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("syncgate serve did not announce its address");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn the_suite_passes_against_syncgate_and_the_gateway_survives() {
     let dir = TempDir::new();
-    let data = dir.0.join("data");
+    let data = dir.path().join("data");
     let added = Command::new(BIN)
         .args(["user", "add", "conf", "--password", "conf-secret", "--data-dir"])
         .arg(&data)
         .output()
         .expect("syncgate user add runs");
     assert!(added.status.success(), "{added:?}");
-    let mut gateway = Gateway::start(&data);
+    let mut gateway = Server::start(&data, &[]);
 
     let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/expected/syncgate.toml");
     let started = Instant::now();
@@ -116,7 +49,7 @@ fn the_suite_passes_against_syncgate_and_the_gateway_survives() {
     assert!(!stdout.lines().any(|l| l.starts_with("FAIL ")), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(60), "the suite took {:?}", started.elapsed());
 
-    assert!(matches!(gateway.child.try_wait(), Ok(None)), "the gateway died during the suite");
+    assert!(gateway.is_running(), "the gateway died during the suite");
     let health = std::net::TcpStream::connect(&gateway.addr);
     assert!(health.is_ok(), "the gateway still accepts connections");
 }
@@ -125,7 +58,7 @@ fn the_suite_passes_against_syncgate_and_the_gateway_survives() {
 fn a_listed_case_that_fails_is_an_expected_failure_and_an_unlisted_one_fails_the_run() {
     // No server at all: every case fails; listing one of them turns exactly that one into XFAIL.
     let dir = TempDir::new();
-    let file = dir.0.join("expected.toml");
+    let file = dir.path().join("expected.toml");
     std::fs::write(&file, "[[expected]]\nid = \"hdr-01\"\nreason = \"no server in this test\"\n").unwrap();
     let out = Command::new(BIN)
         .args(["conformance", "--url", "http://127.0.0.1:1/sync", "--user", "u", "--password", "p"])
@@ -143,7 +76,7 @@ fn a_listed_case_that_fails_is_an_expected_failure_and_an_unlisted_one_fails_the
     assert!(stdout.lines().any(|l| l.starts_with("FAIL  hdr-02  ")), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("0 passed, 7 failed, 1 expected failures, 0 not applicable"), "{stdout}");
 
-    let bad = dir.0.join("bad.toml");
+    let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[expected]]\nid = \"no-such-case\"\nreason = \"x\"\n").unwrap();
     let out = Command::new(BIN)
         .args(["conformance", "--url", "http://127.0.0.1:1/sync", "--user", "u", "--password", "p", "--expected"])

@@ -112,6 +112,11 @@ impl Server {
         self.send(format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).as_bytes())
     }
 
+    /// Whether the process is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// A request with any method, extra header lines (`Name: value`) and a body.
     pub(crate) fn request(&self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Response {
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
