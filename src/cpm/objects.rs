@@ -148,7 +148,7 @@ impl Email {
 
     pub fn parse(bytes: &[u8]) -> Result<Email, ObjectError> {
         let f = fields(bytes, "Email")?;
-        let flag = |n: &str| f.text(n).is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1");
+        let flag = |n: &str| f.text(n).is_some_and(|v| is_true(&v));
         Ok(Email {
             read: flag("read"),
             forwarded: flag("forwarded"),
@@ -158,6 +158,41 @@ impl Email {
             received: f.text("received"),
             emailitem: f.text("emailitem").unwrap_or_default().into_bytes(),
         })
+    }
+
+    /// The value of a state by its element name (`read`, `flagged`…; false for others).
+    pub fn state(&self, name: &str) -> bool {
+        match name {
+            "read" => self.read,
+            "forwarded" => self.forwarded,
+            "replied" => self.replied,
+            "flagged" => self.flagged,
+            "deleted" => self.deleted,
+            _ => false,
+        }
+    }
+
+    /// Sets a state by its element name (others are ignored).
+    pub fn set_state(&mut self, name: &str, on: bool) {
+        match name {
+            "read" => self.read = on,
+            "forwarded" => self.forwarded = on,
+            "replied" => self.replied = on,
+            "flagged" => self.flagged = on,
+            "deleted" => self.deleted = on,
+            _ => {}
+        }
+    }
+
+    /// What an `<Email>` names, and only that: the states present (by canonical name) and the
+    /// message if present (a field-level Replace carries some states and no message).
+    pub fn given_states(bytes: &[u8]) -> Result<GivenStates, ObjectError> {
+        let f = fields(bytes, "Email")?;
+        let states = ["read", "forwarded", "replied", "flagged", "deleted"]
+            .into_iter()
+            .filter_map(|n| f.text(n).map(|v| (n, is_true(&v))))
+            .collect();
+        Ok(GivenStates { states, emailitem: f.text("emailitem").map(String::into_bytes) })
     }
 
     /// A header of the message (first occurrence, unfolded), e.g. `Subject`.
@@ -184,6 +219,17 @@ impl Email {
         }
         value
     }
+}
+
+/// The parts an `<Email>` names ([`Email::given_states`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GivenStates {
+    pub states: Vec<(&'static str, bool)>,
+    pub emailitem: Option<Vec<u8>>,
+}
+
+fn is_true(v: &str) -> bool {
+    v.trim().eq_ignore_ascii_case("true") || v.trim() == "1"
 }
 
 /// The text of the root's direct children.

@@ -156,7 +156,7 @@ impl Storage<'_> {
     pub fn set_states(&self, guid: &str, states: States) -> Result<(), ServiceError> {
         let (it, mut e) = self.email(guid)?;
         states.apply(&mut e);
-        self.replace(&it, it.parent.clone(), e.to_xml())
+        self.replace(&it, it.parent.clone(), e.to_xml(), true)
     }
 
     /// Renames a folder or file.
@@ -176,7 +176,7 @@ impl Storage<'_> {
             }
             _ => return Err(ServiceError::Invalid(format!("{guid} has no name to change"))),
         };
-        self.replace(&it, it.parent.clone(), data)
+        self.replace(&it, it.parent.clone(), data, false)
     }
 
     /// Moves an item into `parent` (a folder) or to the top.
@@ -192,7 +192,7 @@ impl Storage<'_> {
                 None => break,
             }
         }
-        self.replace(&it, parent.map(str::to_string), it.data.clone())
+        self.replace(&it, parent.map(str::to_string), it.data.clone(), false)
     }
 
     /// Deletes an item; a folder must be empty.
@@ -243,8 +243,17 @@ impl Storage<'_> {
             .ok_or_else(|| ServiceError::Store(StoreError::Backend("an Add returned no GUID".into())))
     }
 
-    fn replace(&self, it: &ItemRecord, parent: Option<String>, data: Vec<u8>) -> Result<(), ServiceError> {
-        let m = Mutation::Replace { guid: it.guid.clone(), parent, content_type: it.content_type.clone(), data };
+    /// `fields_only`: only a message's states changed (devices that take field-level Replaces
+    /// get those alone).
+    fn replace(
+        &self,
+        it: &ItemRecord,
+        parent: Option<String>,
+        data: Vec<u8>,
+        fields_only: bool,
+    ) -> Result<(), ServiceError> {
+        let content_type = it.content_type.clone();
+        let m = Mutation::Replace { guid: it.guid.clone(), parent, content_type, data, fields_only };
         self.store.apply(self.user, self.datastore, &Origin::Service, &[m])?;
         Ok(())
     }

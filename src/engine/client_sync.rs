@@ -19,13 +19,14 @@ use std::collections::{HashMap, HashSet};
 
 use crate::engine::alert::datastore_name;
 use crate::engine::conflict::{self, ConflictPolicy, Resolution};
+use crate::engine::fields;
 use crate::engine::matching::content_digest;
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::server_sync::OutRef;
 use crate::engine::session::{Chunk, Direction, DsState, Session};
 use crate::engine::Engine;
 use crate::proto::{Alert, AlertCode, Atomic, CmdName, Command, Data, Item, Source, StatusCode, Sync, Target};
-use crate::store::{Applied, ChangeKind, Commit, MapUpdate, Mutation, Origin, Store, StoreError, UserId};
+use crate::store::{Applied, ChangeKind, Commit, Delta, MapUpdate, Mutation, Origin, Store, StoreError, UserId};
 
 impl Engine {
     /// One Sync of the client; `now` is the session time (Unix seconds, for newer-wins).
@@ -95,7 +96,7 @@ impl Engine {
 }
 
 /// What to do with one incoming item, decided before the commit.
-enum Plan {
+pub(super) enum Plan {
     /// Mutation `index` of the batch's commit; `ok` is the status once it is applied, and
     /// `send_back` a command for the server's package 4 (a merged item).
     Mutate { index: usize, ok: StatusCode, send_back: Option<OutRef> },
@@ -130,10 +131,10 @@ struct Batch {
 }
 
 /// The session-wide facts planning needs.
-struct Scope<'a> {
-    store: &'a dyn Store,
-    user: UserId,
-    device: &'a str,
+pub(super) struct Scope<'a> {
+    pub(super) store: &'a dyn Store,
+    pub(super) user: UserId,
+    pub(super) device: &'a str,
     /// Index of the datastore in the session.
     ds: usize,
     /// Content type assumed for items that name none.
@@ -293,7 +294,11 @@ impl Scope<'_> {
                                 }
                             };
                             let ds = &mut s.datastores[self.ds];
-                            self.plan_item(ds, &name, &luid, parent, content_type, data, &mut batch.commit)?
+                            let field_level = name == CmdName::Replace
+                                && (item.meta.as_ref().is_some_and(|m| m.field_level)
+                                    || meta.as_ref().is_some_and(|m| m.field_level));
+                            let commit = &mut batch.commit;
+                            self.plan_item(ds, &name, &luid, parent, content_type, data, field_level, commit)?
                         }
                     }
                     Reassembly::Partial => Plan::Answer(StatusCode::ChunkAccepted),
@@ -435,6 +440,8 @@ impl Scope<'_> {
         parent: Option<Option<String>>,
         content_type: String,
         data: Vec<u8>,
+        // The command or item Meta says FieldLevel: `data` holds only changed fields.
+        field_level: bool,
         commit: &mut Commit,
     ) -> Result<Plan, StoreError> {
         if ds.direction == Direction::FromServer {
@@ -473,10 +480,17 @@ impl Scope<'_> {
         };
         // A Replace naming a parent moves the item there too.
         let new_parent = parent.unwrap_or_else(|| current.parent.clone());
+        // A field-level Replace is merged into what is stored (fields.rs).
+        let (data, fields_only) =
+            match fields::incoming(&current.content_type, &current.data, &content_type, data, field_level) {
+                Ok(x) => x,
+                Err(code) => return Ok(Plan::Answer(code)),
+            };
+        let content_type = if field_level { current.content_type.clone() } else { content_type };
         let conflict = ds.direction == Direction::TwoWay
             && server_changed(self.store, self.user, self.device, ds)?.contains(&guid);
         if !conflict {
-            commit.mutations.push(Mutation::Replace { guid, parent: new_parent, content_type, data });
+            commit.mutations.push(Mutation::Replace { guid, parent: new_parent, content_type, data, fields_only });
             return Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back: None });
         }
         let resolution = conflict::resolve(self.policy, &current.content_type, &current.data, &data, self.now);
@@ -485,160 +499,23 @@ impl Scope<'_> {
         Ok(match resolution {
             Resolution::ServerWins => Plan::Answer(ok),
             Resolution::ClientWins => {
-                commit.mutations.push(Mutation::Replace { guid, parent: new_parent, content_type, data });
+                commit.mutations.push(Mutation::Replace { guid, parent: new_parent, content_type, data, fields_only });
                 Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: None }
             }
             Resolution::Duplicate => add_new(commit, luid, current.parent, content_type, data, ok),
             Resolution::Merged(merged) => {
                 // The merged item goes back to the client as stored.
-                let send_back = OutRef::Replace { guid: guid.clone(), luid: luid.to_string() };
+                let send_back = OutRef::Replace { guid: guid.clone(), luid: luid.to_string(), delta: Delta::WHOLE };
                 commit.mutations.push(Mutation::Replace {
                     guid,
                     parent: current.parent,
                     content_type: current.content_type,
                     data: merged,
+                    fields_only: false,
                 });
                 Plan::Mutate { index: commit.mutations.len() - 1, ok, send_back: Some(send_back) }
             }
         })
-    }
-
-    /// A Delete; against a modification by someone else, the modification wins (conflict.rs).
-    fn plan_delete(
-        &self,
-        ds: &mut DsState,
-        luid: &str,
-        mapped: Option<String>,
-        commit: &mut Commit,
-    ) -> Result<Plan, StoreError> {
-        let Some(guid) = mapped else { return Ok(Plan::Answer(StatusCode::NotFound)) };
-        // A folder with something in it stays (PROTOCOL.md §10.1): the client deletes the
-        // contents first (children come before parents in its Deletes).
-        let going: HashSet<&str> = commit
-            .mutations
-            .iter()
-            .filter_map(|m| match m {
-                Mutation::Delete { guid } => Some(guid.as_str()),
-                _ => None,
-            })
-            .collect();
-        let parents = self.store.parents(self.user, &ds.name)?;
-        if parents.iter().any(|(child, parent)| *parent == guid && !going.contains(child.as_str())) {
-            tracing::info!(datastore = %ds.name, %guid, "Delete of a folder that is not empty: 427");
-            return Ok(Plan::Answer(StatusCode::ItemNotEmpty));
-        }
-        commit.unmaps.push(luid.to_string());
-        if ds.direction == Direction::TwoWay
-            && !ds.slow
-            && server_changed(self.store, self.user, self.device, ds)?.contains(&guid)
-        {
-            tracing::info!(datastore = %ds.name, %guid, "client deleted an item modified on the server: kept, sent again (419)");
-            ds.map.remove(luid);
-            ds.rev.remove(&guid);
-            return Ok(Plan::Answer(StatusCode::ConflictServerWon));
-        }
-        commit.mutations.push(Mutation::Delete { guid });
-        Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back: None })
-    }
-
-    /// Copy: a new item with the Item's Data, or the content of the item its Target names.
-    fn plan_copy(
-        &self,
-        ds: &mut DsState,
-        luid: &str,
-        item: &Item,
-        content_type: String,
-        data: Vec<u8>,
-        commit: &mut Commit,
-    ) -> Result<Plan, StoreError> {
-        if ds.direction == Direction::FromServer {
-            return Ok(Plan::Answer(StatusCode::Forbidden));
-        }
-        if luid.is_empty() {
-            return Ok(Plan::Answer(StatusCode::BadRequest));
-        }
-        let original = match item.target.as_ref().map(|t| t.loc_uri.as_str()) {
-            Some(t) => match ds.map.get(t).cloned().or_else(|| ds.rev.contains_key(t).then(|| t.to_string())) {
-                Some(guid) => self.store.item(self.user, &ds.name, &guid)?,
-                None => None,
-            },
-            None => None,
-        };
-        let parent = match (&item.source_parent, &item.target_parent) {
-            (None, None) => original.as_ref().and_then(|o| o.parent.clone()),
-            _ => match self.parent(ds, item)? {
-                Some(p) => Some(p),
-                None => return Ok(Plan::Answer(StatusCode::NotFound)),
-            },
-        };
-        let (content_type, data) = match (item.data.is_some(), original) {
-            (true, _) => (content_type, data),
-            (false, Some(o)) => (o.content_type, o.data),
-            (false, None) => return Ok(Plan::Answer(StatusCode::NotFound)),
-        };
-        Ok(add_new(commit, luid, parent, content_type, data, StatusCode::ItemAdded))
-    }
-
-    /// Move: the item keeps its content and gets the parent the Item names.
-    fn plan_move(&self, ds: &mut DsState, luid: &str, item: &Item, commit: &mut Commit) -> Result<Plan, StoreError> {
-        if ds.direction == Direction::FromServer {
-            return Ok(Plan::Answer(StatusCode::Forbidden));
-        }
-        let current = match ds.map.get(luid) {
-            Some(guid) => self.store.item(self.user, &ds.name, guid)?,
-            None => None,
-        };
-        let Some(current) = current else {
-            tracing::info!(datastore = %ds.name, luid, "Move of an unknown item: 428");
-            return Ok(Plan::Answer(StatusCode::MoveFailed));
-        };
-        let Some(parent) = self.parent(ds, item)? else {
-            tracing::info!(datastore = %ds.name, luid, "Move to a parent that is not a mapped item: 428");
-            return Ok(Plan::Answer(StatusCode::MoveFailed));
-        };
-        if self.is_within(ds, &parent, &current.guid)? {
-            tracing::info!(datastore = %ds.name, luid, "Move into itself: 428");
-            return Ok(Plan::Answer(StatusCode::MoveFailed));
-        }
-        // The device's Replace hides a server change to the content: send that along.
-        let changed = ds.direction == Direction::TwoWay
-            && !ds.slow
-            && server_changed(self.store, self.user, self.device, ds)?.contains(&current.guid);
-        let send_back = changed.then(|| OutRef::Replace { guid: current.guid.clone(), luid: luid.to_string() });
-        commit.mutations.push(Mutation::Replace {
-            guid: current.guid,
-            parent: Some(parent),
-            content_type: current.content_type,
-            data: current.data,
-        });
-        Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back })
-    }
-
-    /// The GUID of the parent an Item names (SourceParent: client LUID; TargetParent: server
-    /// GUID), if it is a mapped, existing item.
-    fn parent(&self, ds: &DsState, item: &Item) -> Result<Option<String>, StoreError> {
-        let guid = match (&item.source_parent, &item.target_parent) {
-            (Some(luid), _) => ds.map.get(luid).cloned(),
-            (None, Some(guid)) => ds.rev.contains_key(guid).then(|| guid.clone()),
-            (None, None) => None,
-        };
-        match guid {
-            Some(g) if self.store.item(self.user, &ds.name, &g)?.is_some() => Ok(Some(g)),
-            _ => Ok(None),
-        }
-    }
-
-    /// Whether `folder` is `item` or lies below it (a Move there would make a cycle).
-    fn is_within(&self, ds: &DsState, folder: &str, item: &str) -> Result<bool, StoreError> {
-        let mut at = Some(folder.to_string());
-        for _ in 0..256 {
-            match at {
-                Some(g) if g == item => return Ok(true),
-                Some(g) => at = self.store.item(self.user, &ds.name, &g)?.and_then(|i| i.parent),
-                None => return Ok(false),
-            }
-        }
-        Ok(true)
     }
 }
 
@@ -667,7 +544,7 @@ fn is_empty(commit: &Commit) -> bool {
 }
 
 /// A new item mapped to `luid`.
-fn add_new(
+pub(super) fn add_new(
     commit: &mut Commit,
     luid: &str,
     parent: Option<String>,
@@ -791,7 +668,7 @@ fn slow_index<'a>(
 }
 
 /// Items changed by anyone but this device since the last sync (computed once per session).
-fn server_changed<'a>(
+pub(super) fn server_changed<'a>(
     store: &dyn Store,
     user: UserId,
     device: &str,

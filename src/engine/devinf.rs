@@ -3,6 +3,7 @@
 
 use crate::codec::Encoding;
 use crate::engine::config::EngineConfig;
+use crate::engine::fields;
 use crate::proto::{CtInfo, Data, DataStore, DevInf, Item, Meta, Results, Source, Version};
 
 /// The server's DevInf for a session of `version`; `source_ref` gives, per configured
@@ -45,6 +46,11 @@ pub(crate) fn server_devinf(
                     tx: types.iter().skip(1).cloned().collect(),
                     sync_cap: (1..=7).map(|n: u8| n.to_string()).collect(),
                     support_hierarchical_sync: ds.hierarchical,
+                    // Field-level Replace of messages (fields.rs); DS 1.2 only.
+                    ct_caps: match version {
+                        Version::V1_2 => fields::server_ctcaps(&ds.content_types),
+                        _ => Vec::new(),
+                    },
                     ..Default::default()
                 }
             })

@@ -12,6 +12,8 @@ mod client_sync;
 mod config;
 mod conflict;
 mod devinf;
+mod fields;
+mod hierarchy;
 mod matching;
 pub mod quirks;
 mod reply;

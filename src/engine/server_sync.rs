@@ -8,13 +8,14 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::fields::{self, Smaller};
 use crate::engine::resume::merge_unacked;
 use crate::engine::session::{Direction, DsState, Phase, Session};
 use crate::engine::Engine;
 use crate::proto::{
     Add, CmdName, Command, Data, Delete, Item, Meta, Replace, Source, Status, StatusCode, Sync, Target,
 };
-use crate::store::{Change, ChangeKind, Commit, Mutation, Origin, StoreError, UserId};
+use crate::store::{Change, ChangeKind, Commit, Delta, Mutation, Origin, StoreError, UserId};
 
 impl Engine {
     /// Computes every datastore's outgoing change set (at the end of package 3) as references;
@@ -60,6 +61,19 @@ impl Engine {
                     fresh.insert(ch.guid.clone());
                     change_ref(ds, ch, &mut fresh_refs);
                 }
+                // An item changed again since: its new Replace also carries what the
+                // unacknowledged one did.
+                for r in &saved.unacked {
+                    if let OutRef::Replace { guid, delta: before, .. } = r {
+                        for f in fresh_refs.iter_mut() {
+                            if let OutRef::Replace { guid: g, delta, .. } = f {
+                                if g == guid {
+                                    *delta = delta.union(*before);
+                                }
+                            }
+                        }
+                    }
+                }
                 for r in merge_unacked(saved.unacked, &fresh) {
                     if let OutRef::Add { guid } = &r {
                         ds.awaiting_map.insert(guid.clone());
@@ -100,17 +114,22 @@ impl Engine {
         ds: &mut DsState,
         r: &OutRef,
         max_obj: Option<u64>,
+        field_level_types: &[String],
     ) -> Result<Option<Command>, StoreError> {
-        let (guid, luid) = match r {
+        let (guid, luid, delta) = match r {
             OutRef::Delete { luid, .. } => return Ok(Some(delete(luid))),
-            OutRef::Add { guid } => (guid, None),
-            OutRef::Replace { guid, luid } => (guid, Some(luid)),
+            OutRef::Add { guid } => (guid, None, Delta::WHOLE),
+            OutRef::Replace { guid, luid, delta } => (guid, Some(luid), *delta),
         };
         let Some(it) = self.store.item(user, &ds.name, guid)? else {
             ds.awaiting_map.remove(guid);
             return Ok(None);
         };
-        if let Some(max) = max_obj.filter(|max| it.data.len() as u64 > *max) {
+        let smaller = luid.and_then(|l| fields::smaller(delta, l, &it.content_type, &it.data, field_level_types));
+        if smaller.is_none() && luid.is_some() && delta.is_empty() {
+            return Ok(None);
+        }
+        if let Some(max) = max_obj.filter(|max| smaller.is_none() && it.data.len() as u64 > *max) {
             tracing::warn!(datastore = %ds.name, size = it.data.len(), max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
             ds.awaiting_map.remove(guid);
             return Ok(None);
@@ -124,19 +143,21 @@ impl Engine {
             },
             None => (None, None),
         };
-        let mut cmd = match luid {
-            Some(luid) => replace(luid, &it.content_type, it.data),
-            None => add(&it.guid, &it.content_type, it.data),
+        let mut cmd = match (smaller, luid) {
+            (Some(Smaller::Fields(cmd) | Smaller::Move(cmd)), _) => cmd,
+            (None, Some(luid)) => replace(luid, &it.content_type, it.data),
+            (None, None) => add(&it.guid, &it.content_type, it.data),
         };
         let item = match &mut cmd {
             Command::Add(a) => a.items.first_mut(),
             Command::Replace(r) => r.items.first_mut(),
+            Command::Move(m) => m.items.first_mut(),
             _ => None,
         };
         if let Some(item) = item {
-            item.target_parent = target_parent;
-            // A Replace never names a GUID parent: the client cannot know it yet.
-            if luid.is_none() {
+            // An Add names its parent always, a Replace or Move when the parent changed.
+            if luid.is_none() || delta.parent {
+                item.target_parent = target_parent;
                 item.source_parent = source_parent;
             }
         }
@@ -180,7 +201,7 @@ impl Engine {
             while chunking.is_none() {
                 if ds.front.is_none() {
                     let Some(next) = ds.outgoing.pop_front() else { break };
-                    if let Some(cmd) = self.materialize(user, ds, &next, max_obj)? {
+                    if let Some(cmd) = self.materialize(user, ds, &next, max_obj, &s.field_level_types)? {
                         ds.front = Some((next, cmd));
                     }
                     continue;
@@ -276,10 +297,20 @@ impl Engine {
 pub(crate) enum OutRef {
     /// An item the client does not have (its GUID is the Add's Source).
     Add { guid: String },
-    /// New content for the client's item `luid`.
-    Replace { guid: String, luid: String },
+    /// New content for the client's item `luid`; `delta` says what changed (fields.rs sends a
+    /// field-level Replace or a Move when that is all).
+    Replace {
+        guid: String,
+        luid: String,
+        #[serde(default = "whole")]
+        delta: Delta,
+    },
     /// Removes the client's item `luid` (the item `guid`, when known).
     Delete { guid: Option<String>, luid: String },
+}
+
+fn whole() -> Delta {
+    Delta::WHOLE
 }
 
 impl OutRef {
@@ -324,7 +355,9 @@ fn change_ref(ds: &mut DsState, ch: Change, out: &mut Vec<OutRef>) {
     match (ch.kind, luid) {
         (ChangeKind::Delete, Some(luid)) => out.push(OutRef::Delete { guid: Some(ch.guid), luid }),
         (ChangeKind::Delete, None) => {}
-        (_, Some(luid)) => out.push(OutRef::Replace { guid: ch.guid, luid }),
+        // Replaced with the same content and parent: nothing to tell.
+        (ChangeKind::Replace, Some(_)) if ch.delta.is_empty() => {}
+        (_, Some(luid)) => out.push(OutRef::Replace { guid: ch.guid, luid, delta: ch.delta }),
         (_, None) => {
             ds.awaiting_map.insert(ch.guid.clone());
             out.push(OutRef::Add { guid: ch.guid });

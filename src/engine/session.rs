@@ -8,7 +8,7 @@ use crate::engine::auth::{authenticate, AuthOutcome};
 use crate::engine::quirks::{DeviceIdentity, Quirks};
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::server_sync::OutRef;
-use crate::engine::{devinf, Context, Engine, Reply};
+use crate::engine::{devinf, fields, Context, Engine, Reply};
 use crate::proto::{
     Alert, AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version,
 };
@@ -120,6 +120,8 @@ pub struct Session {
     /// The device's quirk switches, resolved once after authentication.
     pub(crate) quirks: Quirks,
     pub(crate) quirks_resolved: bool,
+    /// Content types the device takes field-level Replaces for (from its DevInf; fields.rs).
+    pub(crate) field_level_types: Vec<String>,
     /// The client sent Alert 224: the session ends after this message (resume.rs).
     pub(crate) suspend_requested: bool,
     /// We sent Alert 224 (the gateway is stopping): the client's next message ends the session.
@@ -335,6 +337,7 @@ impl Engine {
             }
         };
         let di = put.or_else(stored);
+        s.field_level_types = di.as_ref().map(fields::client_types).unwrap_or_default();
         let identity = DeviceIdentity {
             manufacturer: di.as_ref().and_then(|d| d.man.clone()).filter(|m| !m.is_empty()),
             model: di.as_ref().and_then(|d| d.mod_.clone()).filter(|m| !m.is_empty()),
@@ -379,6 +382,9 @@ impl Engine {
             Command::Put(p) => {
                 if let (Some(user), Some(bytes)) = (&s.user, devinf::client_devinf_bytes(&p.items)) {
                     self.save_devinf(user, s.device.as_deref().unwrap_or(""), bytes)?;
+                    if let Some(di) = devinf::client_devinf(&p.items) {
+                        s.field_level_types = fields::client_types(&di);
+                    }
                 }
                 if !p.no_resp {
                     r.status(p.cmd_id, CmdName::Put, StatusCode::Ok).source_refs =
@@ -389,6 +395,9 @@ impl Engine {
             Command::Results(res) => {
                 if let (Some(user), Some(bytes)) = (&s.user, devinf::client_devinf_bytes(&res.items)) {
                     self.save_devinf(user, s.device.as_deref().unwrap_or(""), bytes)?;
+                    if let Some(di) = devinf::client_devinf(&res.items) {
+                        s.field_level_types = fields::client_types(&di);
+                    }
                 }
                 r.status(res.cmd_id, CmdName::Results, StatusCode::Ok);
                 Ok(())

@@ -13,8 +13,8 @@
 //! Owns no store code; only exercises the trait.
 
 use crate::store::{
-    Applied, Change, ChangeKind, Commit, DeviceRecord, ItemRecord, MapUpdate, Mutation, Origin, Store, StoreError,
-    SyncAnchor, User, UserId,
+    Applied, Change, ChangeKind, Commit, Delta, DeviceRecord, ItemRecord, MapUpdate, Mutation, Origin, Store,
+    StoreError, SyncAnchor, User, UserId,
 };
 
 /// Generates one `#[test]` per battery check, each on a fresh store from `$make`.
@@ -58,6 +58,7 @@ macro_rules! store_battery {
         $crate::store::battery::store_battery!(@staging $make;
             guids_list_live_items_in_order,
             parents_list_the_folder_tree,
+            replace_deltas_are_logged_and_merged,
             staged_objects_append_read_clear,
             large_staged_object_round_trips,
             suspended_sessions_set_get_clear,
@@ -234,6 +235,7 @@ pub(crate) fn apply_replace_and_delete(s: &dyn Store) {
         parent: Some("p".into()),
         content_type: "text/vcard".into(),
         data: b"v2".to_vec(),
+        fields_only: false,
     };
     assert_eq!(s.apply(u, CONTACTS, &Origin::Service, &[replace]).unwrap(), vec![Applied::Done { guid: g.clone() }]);
     let item = s.item(u, CONTACTS, &g).unwrap().unwrap();
@@ -716,7 +718,13 @@ fn add(data: &[u8]) -> Mutation {
 }
 
 fn replace_with(guid: &str, data: &[u8]) -> Mutation {
-    Mutation::Replace { guid: guid.into(), parent: None, content_type: VCARD.into(), data: data.to_vec() }
+    Mutation::Replace {
+        guid: guid.into(),
+        parent: None,
+        content_type: VCARD.into(),
+        data: data.to_vec(),
+        fields_only: false,
+    }
 }
 
 fn delete(guid: &str) -> Mutation {
@@ -746,7 +754,11 @@ fn dev(id: &str) -> Origin {
 }
 
 fn change(guid: &str, kind: ChangeKind, origin: Origin, seq: u64) -> Change {
-    Change { guid: guid.into(), kind, origin, seq }
+    let delta = match kind {
+        ChangeKind::Add | ChangeKind::Replace => Delta::WHOLE,
+        ChangeKind::Delete => Delta::default(),
+    };
+    Change { guid: guid.into(), kind, origin, seq, delta }
 }
 
 fn device(id: &str) -> DeviceRecord {

@@ -1,7 +1,8 @@
-//! Battery checks (see `battery`) for item GUID listing, staged large objects and suspended
-//! sessions. Kept apart from `battery.rs` to keep files short; run by the same macro.
+//! Battery checks (see `battery`) for item GUID listing, what Replaces changed (the change
+//! log's deltas), staged large objects and suspended sessions. Kept apart from `battery.rs` to
+//! keep files short; run by the same macro.
 
-use crate::store::{Mutation, Origin, Store, StoreError};
+use crate::store::{ChangeKind, Delta, Mutation, Origin, Store, StoreError};
 
 const CONTACTS: &str = "addressbook";
 const PHONE: &str = "IMEI:356938035643809";
@@ -31,6 +32,54 @@ pub(crate) fn parents_list_the_folder_tree(s: &dyn Store) {
     s.apply(u, CONTACTS, &Origin::Service, &[Mutation::Delete { guid: child }]).unwrap();
     assert_eq!(s.parents(u, CONTACTS).unwrap(), vec![]);
     assert_eq!(s.parents(u, "calendar").unwrap(), vec![]);
+}
+
+pub(crate) fn replace_deltas_are_logged_and_merged(s: &dyn Store) {
+    let u = s.create_user("bob", "x").unwrap().id;
+    let add = |parent: Option<String>| Mutation::Add { parent, content_type: "t".into(), data: b"v1".to_vec() };
+    let applied = s.apply(u, CONTACTS, &Origin::Service, &[add(None), add(None), add(None)]).unwrap();
+    let g: Vec<String> = applied.iter().map(|a| a.guid().unwrap().to_owned()).collect();
+    let since = s.current_seq(u).unwrap();
+    let replace = |guid: &str, parent: Option<&str>, data: &[u8], fields_only: bool| Mutation::Replace {
+        guid: guid.into(),
+        parent: parent.map(str::to_owned),
+        content_type: "t".into(),
+        data: data.to_vec(),
+        fields_only,
+    };
+    // g0: states twice, then a move; g1: a move, then new content; g2: the same bytes again.
+    let batch = [
+        replace(&g[0], None, b"v1 seen", true),
+        replace(&g[0], None, b"v1 seen flagged", true),
+        replace(&g[0], Some(&g[2]), b"v1 seen flagged", false),
+        replace(&g[1], Some(&g[2]), b"v1", false),
+        replace(&g[1], Some(&g[2]), b"v2", false),
+        replace(&g[2], None, b"v1", false),
+    ];
+    s.apply(u, CONTACTS, &Origin::Service, &batch).unwrap();
+    let changes = s.changes_since(u, CONTACTS, since).unwrap();
+    let delta = |guid: &str| changes.iter().find(|c| c.guid == guid).map(|c| (c.kind, c.delta));
+    let d = |content, fields, parent| Delta { content, fields, parent };
+    assert_eq!(delta(&g[0]), Some((ChangeKind::Replace, d(false, true, true))));
+    assert_eq!(delta(&g[1]), Some((ChangeKind::Replace, d(true, false, true))));
+    assert_eq!(delta(&g[2]), Some((ChangeKind::Replace, Delta::default())));
+    // Only the changes after the states: a move alone.
+    let later = s.changes_since(u, CONTACTS, since + 2).unwrap();
+    assert_eq!(later.iter().find(|c| c.guid == g[0]).map(|c| c.delta), Some(d(false, false, true)));
+    // From before the Add, it is an Add of the whole item.
+    let all = s.changes_since(u, CONTACTS, 0).unwrap();
+    assert!(all.iter().all(|c| c.kind == ChangeKind::Add && c.delta == Delta::WHOLE), "{all:?}");
+    // A changed content type is a content change even when the maker says "fields".
+    let retyped = Mutation::Replace {
+        guid: g[2].clone(),
+        parent: None,
+        content_type: "u".into(),
+        data: b"v1".to_vec(),
+        fields_only: true,
+    };
+    let since = s.current_seq(u).unwrap();
+    s.apply(u, CONTACTS, &Origin::Service, &[retyped]).unwrap();
+    assert_eq!(s.changes_since(u, CONTACTS, since).unwrap()[0].delta, d(true, false, false));
 }
 
 pub(crate) fn staged_objects_append_read_clear(s: &dyn Store) {

@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::store::{
-    Applied, Change, ChangeKind, Commit, DeviceRecord, ItemRecord, MapUpdate, Mutation, Origin, Store, StoreError,
-    StoreResult, SyncAnchor, User, UserId,
+    Applied, Change, ChangeKind, Commit, Delta, DeviceRecord, ItemRecord, MapUpdate, Mutation, Origin, Store,
+    StoreError, StoreResult, SyncAnchor, User, UserId,
 };
 
 /// The in-memory store. Cheap to create; everything is lost when it is dropped.
@@ -93,6 +93,7 @@ struct LogEntry {
     kind: ChangeKind,
     origin: Origin,
     seq: u64,
+    delta: Delta,
 }
 
 #[derive(Clone, Debug)]
@@ -149,7 +150,7 @@ impl UserState {
 
     /// Applies one mutation to this (draft) state.
     fn apply_one(&mut self, datastore: &str, origin: &Origin, mutation: &Mutation) -> StoreResult<Applied> {
-        let (guid, kind, seq) = match mutation {
+        let (guid, kind, seq, delta) = match mutation {
             Mutation::Add { parent, content_type, data } => {
                 let seq = self.next_seq()?;
                 let guid = guid_from_seq(seq);
@@ -161,12 +162,17 @@ impl UserState {
                     seq,
                 };
                 self.items.entry(datastore.to_owned()).or_default().insert(guid.clone(), record);
-                (guid, ChangeKind::Add, seq)
+                (guid, ChangeKind::Add, seq, Delta::WHOLE)
             }
-            Mutation::Replace { guid, parent, content_type, data } => {
-                if !self.items.get(datastore).is_some_and(|items| items.contains_key(guid)) {
+            Mutation::Replace { guid, parent, content_type, data, fields_only } => {
+                let Some(old) = self.items.get(datastore).and_then(|items| items.get(guid)) else {
                     return Ok(Applied::NotFound);
-                }
+                };
+                let delta = Delta::between(
+                    (old.parent.as_deref(), &old.content_type, &old.data),
+                    (parent.as_deref(), content_type, data),
+                    *fields_only,
+                );
                 let seq = self.next_seq()?;
                 let record = ItemRecord {
                     guid: guid.clone(),
@@ -176,13 +182,13 @@ impl UserState {
                     seq,
                 };
                 self.items.entry(datastore.to_owned()).or_default().insert(guid.clone(), record);
-                (guid.clone(), ChangeKind::Replace, seq)
+                (guid.clone(), ChangeKind::Replace, seq, delta)
             }
             Mutation::Delete { guid } => {
                 if self.items.get_mut(datastore).and_then(|items| items.remove(guid)).is_none() {
                     return Ok(Applied::NotFound);
                 }
-                (guid.clone(), ChangeKind::Delete, self.next_seq()?)
+                (guid.clone(), ChangeKind::Delete, self.next_seq()?, Delta::default())
             }
         };
         self.log.push(LogEntry {
@@ -191,6 +197,7 @@ impl UserState {
             kind,
             origin: origin.clone(),
             seq,
+            delta,
         });
         Ok(Applied::Done { guid })
     }
@@ -436,17 +443,20 @@ pub(crate) fn resolve_map<'a>(
 /// Folds log entries (in seq order) into one net change per item, in order of each item's
 /// latest change.
 fn net_changes<'a>(entries: impl Iterator<Item = &'a LogEntry>) -> Vec<Change> {
-    // GUID → (existed before the first entry, latest entry).
-    let mut per_item: BTreeMap<&str, (bool, &LogEntry)> = BTreeMap::new();
+    // GUID → (existed before the first entry, latest entry, union of the deltas).
+    let mut per_item: BTreeMap<&str, (bool, &LogEntry, Delta)> = BTreeMap::new();
     for entry in entries {
         per_item
             .entry(entry.guid.as_str())
-            .and_modify(|(_, latest)| *latest = entry)
-            .or_insert((entry.kind != ChangeKind::Add, entry));
+            .and_modify(|(_, latest, delta)| {
+                *latest = entry;
+                *delta = delta.union(entry.delta);
+            })
+            .or_insert((entry.kind != ChangeKind::Add, entry, entry.delta));
     }
     let mut changes: Vec<Change> = per_item
         .into_values()
-        .filter_map(|(existed_before, latest)| {
+        .filter_map(|(existed_before, latest, delta)| {
             let exists_now = latest.kind != ChangeKind::Delete;
             let kind = match (existed_before, exists_now) {
                 (false, true) => ChangeKind::Add,
@@ -454,7 +464,12 @@ fn net_changes<'a>(entries: impl Iterator<Item = &'a LogEntry>) -> Vec<Change> {
                 (true, false) => ChangeKind::Delete,
                 (false, false) => return None,
             };
-            Some(Change { guid: latest.guid.clone(), kind, origin: latest.origin.clone(), seq: latest.seq })
+            let delta = match kind {
+                ChangeKind::Add => Delta::WHOLE,
+                ChangeKind::Replace => delta,
+                ChangeKind::Delete => Delta::default(),
+            };
+            Some(Change { guid: latest.guid.clone(), kind, origin: latest.origin.clone(), seq: latest.seq, delta })
         })
         .collect();
     changes.sort_by_key(|c| c.seq);

@@ -62,6 +62,61 @@ pub enum ChangeKind {
     Delete,
 }
 
+/// What Replaces of an item changed, as the change log records it: the server sends a device
+/// no more than that (a field-level Replace for states, a Move for a new parent), so a message
+/// marked seen does not cross the wire again with its body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Delta {
+    /// The content changed beyond what `fields` covers (or the content type changed).
+    pub content: bool,
+    /// Only fields of the object changed (e.g. a message's states): see [`Mutation::Replace`].
+    pub fields: bool,
+    /// The item has a new parent folder.
+    pub parent: bool,
+}
+
+impl Delta {
+    /// The whole item changed (Adds, and what older change logs recorded).
+    pub const WHOLE: Delta = Delta { content: true, fields: false, parent: false };
+
+    /// Both changes together.
+    pub fn union(self, other: Delta) -> Delta {
+        Delta {
+            content: self.content || other.content,
+            fields: self.fields || other.fields,
+            parent: self.parent || other.parent,
+        }
+    }
+
+    /// Nothing changed (a Replace with the same content and parent).
+    pub fn is_empty(self) -> bool {
+        !self.content && !self.fields && !self.parent
+    }
+
+    /// The bits backends store: 1 content, 2 fields, 4 parent.
+    pub fn bits(self) -> i64 {
+        i64::from(self.content) | i64::from(self.fields) << 1 | i64::from(self.parent) << 2
+    }
+
+    pub fn from_bits(bits: i64) -> Delta {
+        Delta { content: bits & 1 != 0, fields: bits & 2 != 0, parent: bits & 4 != 0 }
+    }
+
+    /// What replacing (`old_parent`, `old_type`, `old_data`) with a Replace's values changes.
+    pub fn between(old: (Option<&str>, &str, &[u8]), new: (Option<&str>, &str, &[u8]), fields_only: bool) -> Delta {
+        Delta::compared(old.0 == new.0, old.1 == new.1, old.2 == new.2, fields_only)
+    }
+
+    /// The delta from what a backend compared: same parent, same content type, same bytes.
+    pub fn compared(same_parent: bool, same_type: bool, same_data: bool, fields_only: bool) -> Delta {
+        Delta {
+            content: !same_type || (!same_data && !fields_only),
+            fields: same_type && !same_data && fields_only,
+            parent: !same_parent,
+        }
+    }
+}
+
 /// One entry of the change log as returned by [`Store::changes_since`]: the net change of one
 /// item since the given sequence number (an Add followed by Replaces is an Add; an Add followed by
 /// a Delete disappears).
@@ -72,6 +127,9 @@ pub struct Change {
     /// The origin of the most recent change of the item.
     pub origin: Origin,
     pub seq: u64,
+    /// For a net Replace, what all its Replaces changed together ([`Delta::WHOLE`] for an Add,
+    /// empty for a Delete).
+    pub delta: Delta,
 }
 
 /// A change to apply to a datastore.
@@ -79,8 +137,10 @@ pub struct Change {
 pub enum Mutation {
     /// A new item; the store assigns its GUID (returned in [`Applied::guid`]).
     Add { parent: Option<String>, content_type: String, data: Vec<u8> },
-    /// New content for an existing item.
-    Replace { guid: String, parent: Option<String>, content_type: String, data: Vec<u8> },
+    /// New content for an existing item. `fields_only`: the maker knows the new data differs
+    /// from the old only in fields a field-level Replace carries (a message's states); the store
+    /// compares data and parent itself and logs the [`Delta`].
+    Replace { guid: String, parent: Option<String>, content_type: String, data: Vec<u8>, fields_only: bool },
     /// Removes an item.
     Delete { guid: String },
 }

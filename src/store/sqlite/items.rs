@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::Context;
 use crate::store::memory::guid_from_seq;
-use crate::store::{Applied, Change, ChangeKind, ItemRecord, Mutation, Origin, StoreError, StoreResult, UserId};
+use crate::store::{Applied, Change, ChangeKind, Delta, ItemRecord, Mutation, Origin, StoreError, StoreResult, UserId};
 
 pub(super) fn item(tx: &Transaction<'_>, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemRecord>> {
     tx.prepare_cached(
@@ -63,10 +63,12 @@ pub(super) fn changes_since(
     let Ok(since) = i64::try_from(since) else { return Ok(Vec::new()) };
     let rows: Vec<Option<Change>> = tx
         .prepare_cached(
-            "SELECT guid, first_kind, kind, origin, seq
+            "SELECT guid, first_kind, kind, origin, seq, delta
              FROM (SELECT guid, kind, origin, seq,
                           first_value(kind) OVER (PARTITION BY guid ORDER BY seq) AS first_kind,
-                          row_number() OVER (PARTITION BY guid ORDER BY seq DESC) AS newest
+                          row_number() OVER (PARTITION BY guid ORDER BY seq DESC) AS newest,
+                          max(delta & 1) OVER (PARTITION BY guid) | max(delta & 2) OVER (PARTITION BY guid)
+                            | max(delta & 4) OVER (PARTITION BY guid) AS delta
                    FROM changes
                    WHERE user_id = ?1 AND datastore = ?2 AND seq > ?3)
              WHERE newest = 1
@@ -99,7 +101,7 @@ fn apply_one(
     origin: Option<&str>,
     mutation: &Mutation,
 ) -> StoreResult<Applied> {
-    let (guid, kind, seq) = match mutation {
+    let (guid, kind, seq, delta) = match mutation {
         Mutation::Add { parent, content_type, data } => {
             let seq = next_seq(tx, user)?;
             let guid = guid_from_seq(seq);
@@ -109,10 +111,24 @@ fn apply_one(
             )
             .and_then(|mut stmt| stmt.execute(params![user.0, guid, datastore, parent, content_type, data, seq]))
             .context("adding an item")?;
-            (guid, ChangeKind::Add, seq)
+            (guid, ChangeKind::Add, seq, Delta::WHOLE)
         }
-        Mutation::Replace { guid, parent, content_type, data } => {
-            if item_exists(tx, user, datastore, guid)? {
+        Mutation::Replace { guid, parent, content_type, data, fields_only } => {
+            // Compared in SQL: the old content is not read into memory.
+            let same: Option<(bool, bool, bool)> = tx
+                .prepare_cached(
+                    "SELECT parent_guid IS ?4, content_type = ?5, data = ?6 FROM items
+                     WHERE user_id = ?1 AND datastore = ?2 AND guid = ?3",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![user.0, datastore, guid, parent, content_type, data], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })
+                    .optional()
+                })
+                .context("comparing an item")?;
+            if let Some((same_parent, same_type, same_data)) = same {
+                let delta = Delta::compared(same_parent, same_type, same_data, *fields_only);
                 let seq = next_seq(tx, user)?;
                 tx.prepare_cached(
                     "UPDATE items SET parent_guid = ?4, content_type = ?5, data = ?6, seq = ?7
@@ -120,7 +136,7 @@ fn apply_one(
                 )
                 .and_then(|mut stmt| stmt.execute(params![user.0, datastore, guid, parent, content_type, data, seq]))
                 .context("replacing an item")?;
-                (guid.clone(), ChangeKind::Replace, seq)
+                (guid.clone(), ChangeKind::Replace, seq, delta)
             } else {
                 return Ok(Applied::NotFound);
             }
@@ -133,13 +149,14 @@ fn apply_one(
             if deleted == 0 {
                 return Ok(Applied::NotFound);
             }
-            (guid.clone(), ChangeKind::Delete, next_seq(tx, user)?)
+            (guid.clone(), ChangeKind::Delete, next_seq(tx, user)?, Delta::default())
         }
     };
     tx.prepare_cached(
-        "INSERT INTO changes (user_id, seq, datastore, guid, kind, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO changes (user_id, seq, datastore, guid, kind, origin, delta)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
-    .and_then(|mut stmt| stmt.execute(params![user.0, seq, datastore, guid, kind_to_sql(kind), origin]))
+    .and_then(|mut stmt| stmt.execute(params![user.0, seq, datastore, guid, kind_to_sql(kind), origin, delta.bits()]))
     .context("logging a change")?;
     Ok(Applied::Done { guid })
 }
@@ -151,12 +168,6 @@ fn next_seq(tx: &Transaction<'_>, user: UserId) -> StoreResult<u64> {
         .and_then(|mut stmt| stmt.query_row(params![user.0], |row| row.get(0)).optional())
         .context("taking a sequence number")?;
     seq.ok_or_else(|| StoreError::NotFound(format!("user {}", user.0)))
-}
-
-fn item_exists(tx: &Transaction<'_>, user: UserId, datastore: &str, guid: &str) -> StoreResult<bool> {
-    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM items WHERE user_id = ?1 AND datastore = ?2 AND guid = ?3)")
-        .and_then(|mut stmt| stmt.query_row(params![user.0, datastore, guid], |row| row.get(0)))
-        .context("looking up an item")
 }
 
 fn item_row(row: &Row<'_>) -> rusqlite::Result<ItemRecord> {
@@ -182,7 +193,12 @@ fn net_change_row(row: &Row<'_>) -> rusqlite::Result<Option<Change>> {
     };
     let origin: Option<String> = row.get(3)?;
     let origin = origin.map_or(Origin::Service, Origin::Device);
-    Ok(Some(Change { guid: row.get(0)?, kind, origin, seq: row.get(4)? }))
+    let delta = match kind {
+        ChangeKind::Add => Delta::WHOLE,
+        ChangeKind::Replace => Delta::from_bits(row.get(5)?),
+        ChangeKind::Delete => Delta::default(),
+    };
+    Ok(Some(Change { guid: row.get(0)?, kind, origin, seq: row.get(4)?, delta }))
 }
 
 fn kind_column(row: &Row<'_>, index: usize) -> rusqlite::Result<ChangeKind> {

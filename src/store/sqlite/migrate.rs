@@ -16,6 +16,7 @@ use crate::store::{StoreError, StoreResult};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../../schemas/sql/0001_init.sql")),
     ("0002_staging_and_suspend", include_str!("../../../schemas/sql/0002_staging_and_suspend.sql")),
+    ("0003_change_delta", include_str!("../../../schemas/sql/0003_change_delta.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -83,7 +83,7 @@ fn two_stores_on_one_file_take_turns() {
 
 #[test]
 fn the_schema_version_is_recorded() {
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(user_version(&store.lock()), i64::from(SCHEMA_VERSION));
     let dir = TempDir::new();
@@ -102,12 +102,20 @@ fn a_version_1_database_is_upgraded_keeping_its_data() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(include_str!("../../../schemas/sql/0001_init.sql")).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        conn.execute("INSERT INTO users (name, secret) VALUES ('bob', 'x')", []).unwrap();
+        conn.execute("INSERT INTO users (name, secret, seq) VALUES ('bob', 'x', 2)", []).unwrap();
+        conn.execute_batch(
+            "INSERT INTO items (user_id, guid, datastore, content_type, data, seq) VALUES (1, '1', 'notes', 't', x'00', 2);
+             INSERT INTO changes (user_id, seq, datastore, guid, kind) VALUES (1, 1, 'notes', '1', 'add'), (1, 2, 'notes', '1', 'replace');",
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&store.lock()), 2);
+    assert_eq!(user_version(&store.lock()), 3);
     let bob = store.user_by_name("bob").unwrap().expect("bob survives the upgrade").id;
     assert_eq!(store.stage_append(bob, "phone", "k", 0, b"v").unwrap(), 1);
+    // A Replace logged before deltas existed changed the whole item.
+    let changes = store.changes_since(bob, "notes", 1).unwrap();
+    assert_eq!(changes.iter().map(|c| c.delta).collect::<Vec<_>>(), vec![crate::store::Delta::WHOLE]);
 }
 
 #[test]

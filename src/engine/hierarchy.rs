@@ -1,0 +1,163 @@
+//! Hierarchical sync in the client's Sync (PROTOCOL.md §10.1): Delete of a folder (427 while it
+//! holds anything the same Sync does not delete too, unless the datastore deletes folders
+//! recursively), Copy, Move, and resolving the parent an Item names. Part of `client_sync`'s
+//! planning: these add to the batch being planned and answer with a [`Plan`].
+
+use std::collections::HashSet;
+
+use crate::engine::client_sync::{add_new, server_changed, Plan, Scope};
+use crate::engine::server_sync::OutRef;
+use crate::engine::session::{Direction, DsState};
+use crate::proto::{Item, StatusCode};
+use crate::store::{Commit, Delta, Mutation, StoreError};
+
+impl Scope<'_> {
+    /// A Delete; against a modification by someone else, the modification wins (conflict.rs).
+    pub(super) fn plan_delete(
+        &self,
+        ds: &mut DsState,
+        luid: &str,
+        mapped: Option<String>,
+        commit: &mut Commit,
+    ) -> Result<Plan, StoreError> {
+        let Some(guid) = mapped else { return Ok(Plan::Answer(StatusCode::NotFound)) };
+        // A folder with something in it stays (PROTOCOL.md §10.1): the client deletes the
+        // contents first (children come before parents in its Deletes).
+        let going: HashSet<&str> = commit
+            .mutations
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::Delete { guid } => Some(guid.as_str()),
+                _ => None,
+            })
+            .collect();
+        let parents = self.store.parents(self.user, &ds.name)?;
+        if parents.iter().any(|(child, parent)| *parent == guid && !going.contains(child.as_str())) {
+            tracing::info!(datastore = %ds.name, %guid, "Delete of a folder that is not empty: 427");
+            return Ok(Plan::Answer(StatusCode::ItemNotEmpty));
+        }
+        commit.unmaps.push(luid.to_string());
+        if ds.direction == Direction::TwoWay
+            && !ds.slow
+            && server_changed(self.store, self.user, self.device, ds)?.contains(&guid)
+        {
+            tracing::info!(datastore = %ds.name, %guid, "client deleted an item modified on the server: kept, sent again (419)");
+            ds.map.remove(luid);
+            ds.rev.remove(&guid);
+            return Ok(Plan::Answer(StatusCode::ConflictServerWon));
+        }
+        commit.mutations.push(Mutation::Delete { guid });
+        Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back: None })
+    }
+
+    /// Copy: a new item with the Item's Data, or the content of the item its Target names.
+    pub(super) fn plan_copy(
+        &self,
+        ds: &mut DsState,
+        luid: &str,
+        item: &Item,
+        content_type: String,
+        data: Vec<u8>,
+        commit: &mut Commit,
+    ) -> Result<Plan, StoreError> {
+        if ds.direction == Direction::FromServer {
+            return Ok(Plan::Answer(StatusCode::Forbidden));
+        }
+        if luid.is_empty() {
+            return Ok(Plan::Answer(StatusCode::BadRequest));
+        }
+        let original = match item.target.as_ref().map(|t| t.loc_uri.as_str()) {
+            Some(t) => match ds.map.get(t).cloned().or_else(|| ds.rev.contains_key(t).then(|| t.to_string())) {
+                Some(guid) => self.store.item(self.user, &ds.name, &guid)?,
+                None => None,
+            },
+            None => None,
+        };
+        let parent = match (&item.source_parent, &item.target_parent) {
+            (None, None) => original.as_ref().and_then(|o| o.parent.clone()),
+            _ => match self.parent(ds, item)? {
+                Some(p) => Some(p),
+                None => return Ok(Plan::Answer(StatusCode::NotFound)),
+            },
+        };
+        let (content_type, data) = match (item.data.is_some(), original) {
+            (true, _) => (content_type, data),
+            (false, Some(o)) => (o.content_type, o.data),
+            (false, None) => return Ok(Plan::Answer(StatusCode::NotFound)),
+        };
+        Ok(add_new(commit, luid, parent, content_type, data, StatusCode::ItemAdded))
+    }
+
+    /// Move: the item keeps its content and gets the parent the Item names.
+    pub(super) fn plan_move(
+        &self,
+        ds: &mut DsState,
+        luid: &str,
+        item: &Item,
+        commit: &mut Commit,
+    ) -> Result<Plan, StoreError> {
+        if ds.direction == Direction::FromServer {
+            return Ok(Plan::Answer(StatusCode::Forbidden));
+        }
+        let current = match ds.map.get(luid) {
+            Some(guid) => self.store.item(self.user, &ds.name, guid)?,
+            None => None,
+        };
+        let Some(current) = current else {
+            tracing::info!(datastore = %ds.name, luid, "Move of an unknown item: 428");
+            return Ok(Plan::Answer(StatusCode::MoveFailed));
+        };
+        let Some(parent) = self.parent(ds, item)? else {
+            tracing::info!(datastore = %ds.name, luid, "Move to a parent that is not a mapped item: 428");
+            return Ok(Plan::Answer(StatusCode::MoveFailed));
+        };
+        if self.is_within(ds, &parent, &current.guid)? {
+            tracing::info!(datastore = %ds.name, luid, "Move into itself: 428");
+            return Ok(Plan::Answer(StatusCode::MoveFailed));
+        }
+        // The device's Replace hides a server change to the content: send that along.
+        let changed = ds.direction == Direction::TwoWay
+            && !ds.slow
+            && server_changed(self.store, self.user, self.device, ds)?.contains(&current.guid);
+        let send_back = changed.then(|| OutRef::Replace {
+            guid: current.guid.clone(),
+            luid: luid.to_string(),
+            delta: Delta::WHOLE,
+        });
+        commit.mutations.push(Mutation::Replace {
+            guid: current.guid,
+            parent: Some(parent),
+            content_type: current.content_type,
+            data: current.data,
+            fields_only: false,
+        });
+        Ok(Plan::Mutate { index: commit.mutations.len() - 1, ok: StatusCode::Ok, send_back })
+    }
+
+    /// The GUID of the parent an Item names (SourceParent: client LUID; TargetParent: server
+    /// GUID), if it is a mapped, existing item.
+    pub(super) fn parent(&self, ds: &DsState, item: &Item) -> Result<Option<String>, StoreError> {
+        let guid = match (&item.source_parent, &item.target_parent) {
+            (Some(luid), _) => ds.map.get(luid).cloned(),
+            (None, Some(guid)) => ds.rev.contains_key(guid).then(|| guid.clone()),
+            (None, None) => None,
+        };
+        match guid {
+            Some(g) if self.store.item(self.user, &ds.name, &g)?.is_some() => Ok(Some(g)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether `folder` is `item` or lies below it (a Move there would make a cycle).
+    pub(super) fn is_within(&self, ds: &DsState, folder: &str, item: &str) -> Result<bool, StoreError> {
+        let mut at = Some(folder.to_string());
+        for _ in 0..256 {
+            match at {
+                Some(g) if g == item => return Ok(true),
+                Some(g) => at = self.store.item(self.user, &ds.name, &g)?.and_then(|i| i.parent),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
