@@ -88,6 +88,8 @@ pub fn default_type(datastore: &str) -> &'static str {
         "contacts" | "addressbook" => "text/vcard",
         "calendar" | "tasks" | "events" | "todo" => "text/calendar",
         "notes" | "memo" => "text/plain",
+        "messages" => crate::cpm::objects::EMAIL_TYPE,
+        "content" => crate::cpm::objects::FILE_TYPE,
         _ => "application/octet-stream",
     }
 }

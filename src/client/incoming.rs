@@ -2,11 +2,13 @@
 //! entry (201), Replace, Move and Delete name the device's LUID (200; Delete of nothing 211,
 //! Move of an unknown item or to an unknown parent 428); a
 //! parent is named by TargetParent (our LUID) or SourceParent (a GUID added in this session).
-//! Chunks with MoreData are collected (213) until the last (PROTOCOL.md §1.7). A refresh from
-//! the server first removes every local item.
+//! A field-level Replace (Meta FieldLevel) is merged into the local item. Chunks with MoreData
+//! are collected (213) until the last (PROTOCOL.md §1.7). A refresh from the server first
+//! removes every local item.
 
 use crate::client::local::LocalStore;
 use crate::client::session::{ClientError, ClientSession, SyncMode};
+use crate::cpm::fields;
 use crate::proto::{CmdName, Command, Data, Item, StatusCode, Sync};
 
 /// A large object the server is sending in chunks.
@@ -40,6 +42,10 @@ impl ClientSession {
         self.wipe_one(di, local)?;
         let cmd_type = |meta: &Option<crate::proto::Meta>| meta.as_ref().and_then(|m| m.type_.clone());
         for cmd in &sync.commands {
+            let field_level = match cmd {
+                Command::Replace(c) => c.meta.as_ref().is_some_and(|m| m.field_level),
+                _ => false,
+            };
             let (name, ct, items) = match cmd {
                 Command::Add(c) => (CmdName::Add, cmd_type(&c.meta), &c.items),
                 Command::Replace(c) => (CmdName::Replace, cmd_type(&c.meta), &c.items),
@@ -51,7 +57,8 @@ impl ClientSession {
                 }
             };
             for item in items {
-                let code = self.server_item(di, &name, ct.as_deref(), item, local)?;
+                let field_level = field_level || item.meta.as_ref().is_some_and(|m| m.field_level);
+                let code = self.server_item(di, &name, ct.as_deref(), field_level, item, local)?;
                 let st = self.owe_code(msg_ref, cmd.cmd_id(), name.clone(), code);
                 if let Some(s) = &item.source {
                     st.source_refs = vec![s.loc_uri.clone()];
@@ -90,6 +97,8 @@ impl ClientSession {
         di: usize,
         cmd: &CmdName,
         cmd_type: Option<&str>,
+        // A field-level Replace: `item` holds only fields (merged into the local item).
+        field_level: bool,
         item: &Item,
         local: &mut dyn LocalStore,
     ) -> Result<StatusCode, ClientError> {
@@ -160,6 +169,17 @@ impl ClientSession {
             }
             CmdName::Replace => {
                 let Some(luid) = luid else { return Ok(StatusCode::BadRequest) };
+                let (ct, data) = if field_level {
+                    let Some(current) = local.items(&name)?.into_iter().find(|i| i.luid == luid) else {
+                        return Ok(StatusCode::NotFound);
+                    };
+                    match fields::merge(&current.content_type, &current.data, &data) {
+                        Ok(merged) => (current.content_type, merged),
+                        Err(_) => return Ok(StatusCode::OptionalFeatureNotSupported),
+                    }
+                } else {
+                    (ct, data)
+                };
                 let parent =
                     (item.target_parent.is_some() || item.source_parent.is_some()).then_some(parent.as_deref());
                 if local.replace(&name, &luid, &ct, parent, &data)? {

@@ -4,13 +4,14 @@
 //! for any message split into chunks with MoreData and the total size in the first chunk's
 //! Meta (PROTOCOL.md §1.7), the next chunk following once the server answered 213.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::client::local::LocalItem;
 use crate::client::session::{ClientSession, SyncMode};
-use crate::client::state::item_digest;
+use crate::client::state::{item_digest, DatastoreState};
 use crate::codec::estimate;
-use crate::proto::{Add, Command, Data, Delete, Item, Message, Meta, Move, Replace, Source, Sync, Target};
+use crate::cpm::fields;
+use crate::proto::{Add, Command, Data, Delete, DevInf, Item, Message, Meta, Move, Replace, Source, Sync, Target};
 
 /// What a change does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub(crate) struct Change {
     pub(crate) content_type: String,
     pub(crate) parent: Option<String>,
     pub(crate) data: Vec<u8>,
+    /// A Replace carrying only the item's fields (Meta FieldLevel).
+    pub(crate) field_level: bool,
 }
 
 /// A large object being sent in chunks.
@@ -44,14 +47,16 @@ pub(crate) struct OutChunk {
     pub(crate) awaiting: Option<(u32, u32)>,
 }
 
-/// The changes of a datastore since the digests in `synced` and the parents in `parents` (every
-/// item in a slow sync).
+/// The changes of a datastore since the digests, parents and bodies in `saved` (every item in
+/// a slow sync). An item of a type in `field_level` (the server takes field-level Replaces for
+/// it) whose body is what it was goes as a field-level Replace of its fields.
 pub(crate) fn changes(
     mode: SyncMode,
     items: Vec<LocalItem>,
-    synced: &BTreeMap<String, String>,
-    parents: &BTreeMap<String, String>,
+    saved: &DatastoreState,
+    field_level: &[String],
 ) -> VecDeque<Change> {
+    let (synced, parents) = (&saved.synced, &saved.parents);
     let mut out = Vec::new();
     let present: HashMap<String, ()> = items.iter().map(|i| (i.luid.clone(), ())).collect();
     let depth = depths(&items);
@@ -70,10 +75,14 @@ pub(crate) fn changes(
                 Some(_) => continue,
             }
         };
-        out.push((
-            depth.get(&item.luid).copied().unwrap_or(0),
-            Change { kind, luid: item.luid, content_type: item.content_type, parent: item.parent, data: item.data },
-        ));
+        let small = (kind == Kind::Replace && !mode.sends_all())
+            .then(|| fields_only(&item, saved.bodies.get(&item.luid), field_level))
+            .flatten();
+        let field_level = small.is_some();
+        let data = small.unwrap_or(item.data);
+        let (luid, content_type, parent) = (item.luid, item.content_type, item.parent);
+        let change = Change { kind, luid, content_type, parent, data, field_level };
+        out.push((depth.get(&change.luid).copied().unwrap_or(0), change));
     }
     // Folders before what they contain.
     out.sort_by_key(|(d, _)| *d);
@@ -101,10 +110,33 @@ pub(crate) fn changes(
                 content_type: String::new(),
                 parent: None,
                 data: Vec::new(),
+                field_level: false,
             });
         }
     }
     changes
+}
+
+/// The field-level form of a changed item whose body is still `body` (its digest when last in
+/// step), when the server takes field-level Replaces for its type.
+fn fields_only(item: &LocalItem, body: Option<&String>, field_level: &[String]) -> Option<Vec<u8>> {
+    let base = item.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !field_level.contains(&base) {
+        return None;
+    }
+    let now = fields::body_digest(&item.content_type, &item.data)?;
+    (Some(&now) == body).then(|| fields::fields_only(&item.content_type, &item.data)).flatten()
+}
+
+/// The content types a DevInf announces field-level Replaces for (CTCaps with FieldLevel).
+pub(crate) fn field_level_types(di: &DevInf) -> Vec<String> {
+    di.data_stores
+        .iter()
+        .flat_map(|d| d.ct_caps.iter())
+        .chain(di.ct_caps.iter())
+        .filter(|c| c.field_level)
+        .map(|c| c.ct_type.to_ascii_lowercase())
+        .collect()
 }
 
 /// How deep each item lies in the parent chain (0 without a parent).
@@ -282,7 +314,8 @@ fn command(change: &Change, data: Option<Vec<u8>>, more: bool) -> Command {
         more_data: more,
         ..Default::default()
     };
-    let meta = matches!(change.kind, Kind::Add | Kind::Replace).then(|| Meta::with_type(&change.content_type));
+    let meta = matches!(change.kind, Kind::Add | Kind::Replace)
+        .then(|| Meta { field_level: change.field_level, ..Meta::with_type(&change.content_type) });
     match change.kind {
         Kind::Add => Command::Add(Add { meta, items: vec![item], ..Default::default() }),
         Kind::Replace => Command::Replace(Replace { meta, items: vec![item], ..Default::default() }),

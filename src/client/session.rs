@@ -27,9 +27,10 @@ pub use crate::client::types::{
     AuthKind, ClientConfig, ClientError, DatastoreReport, DatastoreSpec, Next, Outcome, Report, SyncMode,
 };
 use crate::codec::{estimate, Encoding};
+use crate::cpm::fields;
 use crate::proto::{
-    Alert, AlertCode, Anchor, CmdName, Command, Cred, CtInfo, Data, DataStore, DevInf, Header, Item, Map, MapItem,
-    Message, Meta, Put, Results, Source, Status, StatusCode, Target, Version,
+    Alert, AlertCode, Anchor, CmdName, Command, Cred, CtCap, CtInfo, Data, DataStore, DevInf, Get, Header, Item, Map,
+    MapItem, Message, Meta, Property, Put, Results, Source, Status, StatusCode, Target, Version,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +101,8 @@ pub struct ClientSession {
     /// Per datastore, the item digests and parents of the last sync (the state's, for change
     /// detection).
     synced: BTreeMap<String, DatastoreState>,
+    /// The server's field-level content types (state; fetched with a Get of its DevInf).
+    server_field_level: Option<Vec<String>>,
 }
 
 impl ClientSession {
@@ -153,6 +156,7 @@ impl ClientSession {
             suspended: false,
             failure: None,
             synced: state.datastores.clone(),
+            server_field_level: state.server_field_level.clone(),
             cfg,
         }
     }
@@ -181,6 +185,15 @@ impl ClientSession {
                 ..Default::default()
             });
             self.push(&mut msg, put);
+        }
+        if self.server_field_level.is_none() {
+            // What the server takes (field-level Replace): its DevInf, once.
+            let get = Command::Get(Get {
+                meta: Some(Meta::with_type(self.cfg.encoding.devinf_type())),
+                items: vec![Item { target: Some(Target::uri(Version::V1_2.devinf_uri())), ..Default::default() }],
+                ..Default::default()
+            });
+            self.push(&mut msg, get);
         }
         for i in 0..self.ds.len() {
             let ds = &self.ds[i];
@@ -296,6 +309,15 @@ impl ClientSession {
                     });
                     self.owed.push(results);
                 }
+                Command::Results(res) => {
+                    self.owe_code(msg_ref, res.cmd_id, CmdName::Results, StatusCode::Ok);
+                    if let Some(di) = res.items.iter().find_map(|i| match &i.data {
+                        Some(Data::DevInf(d)) => Some(d),
+                        _ => None,
+                    }) {
+                        self.server_field_level = Some(outgoing::field_level_types(di));
+                    }
+                }
                 other => {
                     self.owe_code(msg_ref, other.cmd_id(), other.name(), StatusCode::Ok);
                 }
@@ -368,6 +390,9 @@ impl ClientSession {
         if let Some(n) = self.new_nonce.take() {
             state.nonce = Some(n);
         }
+        if self.server_field_level.is_some() {
+            state.server_field_level = self.server_field_level.clone();
+        }
         if outcome != Outcome::Ok && outcome != Outcome::Suspended {
             return Ok(self.report(outcome));
         }
@@ -378,9 +403,13 @@ impl ClientSession {
             let saved = state.datastores.entry(ds.spec.name.clone()).or_default();
             let mut synced = BTreeMap::new();
             let mut parents = BTreeMap::new();
+            let mut bodies = BTreeMap::new();
             for item in local.items(&ds.spec.name)? {
                 if let Some(p) = item.parent {
                     parents.insert(item.luid.clone(), p);
+                }
+                if let Some(b) = fields::body_digest(&item.content_type, &item.data) {
+                    bodies.insert(item.luid.clone(), b);
                 }
                 synced.insert(item.luid, item_digest(&item.content_type, &item.data));
             }
@@ -396,6 +425,10 @@ impl ClientSession {
                     Some(old) => parents.insert(luid.clone(), old.clone()),
                     None => parents.remove(luid),
                 };
+                match saved.bodies.get(luid) {
+                    Some(old) => bodies.insert(luid.clone(), old.clone()),
+                    None => bodies.remove(luid),
+                };
             }
             for change in &ds.pending {
                 if change.kind == outgoing::Kind::Delete {
@@ -406,6 +439,7 @@ impl ClientSession {
             }
             saved.synced = synced;
             saved.parents = parents;
+            saved.bodies = bodies;
             if outcome == Outcome::Ok {
                 saved.last_anchor = Some(ds.next_anchor.clone());
                 saved.suspended_mode = None;
@@ -711,7 +745,8 @@ impl ClientSession {
             let mode = ds.mode.unwrap_or(ds.spec.mode);
             let pending = if mode.sends() {
                 let saved = self.synced.get(&ds.spec.name).cloned().unwrap_or_default();
-                outgoing::changes(mode, local.items(&ds.spec.name)?, &saved.synced, &saved.parents)
+                let field_level = self.server_field_level.as_deref().unwrap_or_default();
+                outgoing::changes(mode, local.items(&ds.spec.name)?, &saved, field_level)
             } else {
                 VecDeque::new()
             };
@@ -741,7 +776,21 @@ impl ClientSession {
                 .iter()
                 .map(|d| {
                     let ct = CtInfo { ct_type: d.spec.content_type.clone(), ver_ct: String::new() };
+                    // Field-level Replaces are welcome for types that have fields.
+                    let ct_caps = fields::supports(&d.spec.content_type)
+                        .then(|| CtCap {
+                            ct_type: d.spec.content_type.clone(),
+                            ver_ct: Some("1.2".into()),
+                            field_level: true,
+                            properties: fields::EMAIL_FIELDS
+                                .iter()
+                                .map(|n| Property { prop_name: (*n).into(), ..Default::default() })
+                                .collect(),
+                        })
+                        .into_iter()
+                        .collect();
                     DataStore {
+                        ct_caps,
                         source_ref: d.spec.local_uri.clone(),
                         display_name: Some(d.spec.name.clone()),
                         max_guid_size: Some(64),

@@ -17,6 +17,10 @@ pub struct DeviceState {
     pub nonce: Option<String>,
     /// Per datastore (server-side name).
     pub datastores: BTreeMap<String, DatastoreState>,
+    /// Content types the server takes field-level Replaces for (its DevInf CTCaps with
+    /// FieldLevel); `None` until its DevInf was fetched.
+    #[serde(default)]
+    pub server_field_level: Option<Vec<String>>,
 }
 
 /// The sync state of one datastore.
@@ -29,6 +33,10 @@ pub struct DatastoreState {
     /// LUID → parent LUID of the items that had a parent when last in step.
     #[serde(default)]
     pub parents: BTreeMap<String, String>,
+    /// LUID → digest of what is not a field (the message of an e-mail) when last in step: an
+    /// item that still has it changed only fields and goes up as a field-level Replace.
+    #[serde(default)]
+    pub bodies: BTreeMap<String, String>,
     /// Set while a suspended session of this datastore waits for its resume (Alert 225): the
     /// alert code it ran with.
     #[serde(default)]

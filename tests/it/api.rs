@@ -93,16 +93,34 @@ impl Sim {
     }
 
     fn sync(&self, s: &Server, store: &str) -> Value {
+        let sessions = fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
         let out = Command::new(env!("CARGO_BIN_EXE_syncgate"))
             .args(["client", "--url", &format!("http://{}/sync", s.addr), "--user", "alice", "--password", "pw"])
             .args(["--device", &self.id, "--state"])
             .arg(self.dir.path())
+            .arg("--dump")
+            .arg(self.dir.path().join(format!("dump-{sessions}")))
             .args(["sync", store, "--json"])
             .output()
             .expect("run syncgate client");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{} sync {store}: {text}{}", self.id, String::from_utf8_lossy(&out.stderr));
         serde_json::from_str(text.trim()).expect("JSON report")
+    }
+
+    /// How often `needle` crossed the wire in this device's sessions (their dumped messages).
+    fn on_the_wire(&self, needle: &str) -> usize {
+        let mut n = 0;
+        for dir in fs::read_dir(self.dir.path()).expect("state folder") {
+            let dir = dir.expect("entry").path();
+            if !dir.file_name().is_some_and(|f| f.to_string_lossy().starts_with("dump-")) {
+                continue;
+            }
+            for msg in fs::read_dir(&dir).expect("dump folder") {
+                n += fs::read_to_string(msg.expect("entry").path()).expect("dumped message").matches(needle).count();
+            }
+        }
+        n
     }
 
     fn data(&self, store: &str) -> std::path::PathBuf {
@@ -178,6 +196,10 @@ fn content_tree_and_message_states_reach_every_device() {
         assert_eq!(call(&s, "POST", "/api/v1/users/alice/content/files", Some(file)).0, 201);
     }
 
+    // The phone has the tree before the PDA changes it.
+    let phone = Sim::new("phone");
+    assert_eq!(phone.sync(&s, "content")["datastores"][0]["received"]["added"], 7);
+
     // The PDA lists the content folder, makes "favourite song" in it and moves the music there.
     let pda = Sim::new("pda");
     let r = pda.sync(&s, "content");
@@ -200,18 +222,24 @@ fn content_tree_and_message_states_reach_every_device() {
     );
     assert_eq!(r["datastores"][0]["sent"]["failed"], 0, "{r}");
 
-    // The phone and the PC get the new tree: the music inside the new folder and nowhere else.
-    for id in ["phone", "pc"] {
-        let dev = Sim::new(id);
-        let r = dev.sync(&s, "content");
-        assert_eq!(r["datastores"][0]["received"]["added"], 8, "{id}: {r}");
+    // The phone gets the new folder and three Moves, no file again; the PC (first sync) the
+    // whole tree with the bodies. Both: the music inside the new folder and nowhere else.
+    let r = phone.sync(&s, "content");
+    let received = &r["datastores"][0]["received"];
+    assert_eq!((received["added"].as_u64(), received["moved"].as_u64()), (Some(1), Some(3)), "{r}");
+    assert_eq!(received["replaced"], 0, "{r}");
+    let song_b64 = b64("bytes of song1.mp3".repeat(50).as_bytes());
+    assert_eq!(phone.on_the_wire(&song_b64), 1, "the phone got the song's body once");
+    let pc = Sim::new("pc");
+    assert_eq!(pc.sync(&s, "content")["datastores"][0]["received"]["added"], 8);
+    for (id, dev) in [("phone", &phone), ("pc", &pc)] {
         let (fav, fav_parent, _) = dev.find("content", "<name>favourite song</name>");
         let (content_luid, _, _) = dev.find("content", "<name>Content</name>");
         assert_eq!(fav_parent.as_deref(), Some(content_luid.as_str()), "{id}: the folder sits in Content");
         assert_eq!(file_names_in(&dev, &fav), ["song1.mp3", "song2.mp3", "song3.ogg"], "{id}");
         assert_eq!(file_names_in(&dev, &content_luid), ["beach.jpg", "cat.png", "holiday.mp4"], "{id}");
         let (_, _, song) = dev.find("content", "<name>song1.mp3</name>");
-        assert!(song.contains(&b64("bytes of song1.mp3".repeat(50).as_bytes())), "{id}: full body");
+        assert!(song.contains(&song_b64), "{id}: full body");
     }
 
     // A message deposited by the service, marked seen on the phone, arrives seen on the PC.
@@ -222,18 +250,25 @@ fn content_tree_and_message_states_reach_every_device() {
         call(&s, "POST", "/api/v1/users/alice/messages/deposit", Some(json!({ "rfc822": mail, "folder": inbox })));
     assert_eq!(st, 201, "{m}");
     let guid = m["guid"].as_str().expect("GUID").to_string();
-    let phone = Sim::new("phone-m");
-    phone.sync(&s, "messages");
-    let (luid, parent, text) = phone.find("messages", "Subject: Lunch?");
-    assert!(parent.is_some() && text.contains("<read>false</read>"), "{text}");
+    // Both get it unseen; the phone marks it seen (a field-level Replace up), the PC gets the
+    // seen state as a field-level Replace down: the body crosses the wire once per device.
+    for dev in [&phone, &pc] {
+        dev.sync(&s, "messages");
+        let (_, parent, text) = dev.find("messages", "Subject: Lunch?");
+        assert!(parent.is_some() && text.contains("<read>false</read>"), "{text}");
+    }
+    let (luid, _, text) = phone.find("messages", "Subject: Lunch?");
     fs::write(phone.data("messages").join(&luid), text.replace("<read>false</read>", "<read>true</read>"))
         .expect("mark seen");
     let r = phone.sync(&s, "messages");
     assert_eq!(r["datastores"][0]["sent"]["replaced"], 1, "{r}");
     let (_, v) = call(&s, "GET", &format!("/api/v1/users/alice/messages/items/{guid}"), None);
     assert_eq!(v["states"]["seen"], true, "{v}");
-    let pc = Sim::new("pc-m");
-    pc.sync(&s, "messages");
+    assert_eq!(v["rfc822"].as_str().map(|t| t.contains("At noon.")), Some(true), "the body is kept: {v}");
+    let r = pc.sync(&s, "messages");
+    assert_eq!(r["datastores"][0]["received"]["replaced"], 1, "{r}");
     let (_, _, on_pc) = pc.find("messages", "Subject: Lunch?");
-    assert!(on_pc.contains("<read>true</read>"), "{on_pc}");
+    assert!(on_pc.contains("<read>true</read>") && on_pc.contains("At noon."), "{on_pc}");
+    assert_eq!(phone.on_the_wire("At noon."), 1, "the phone: the body once");
+    assert_eq!(pc.on_the_wire("At noon."), 1, "the PC: the body once");
 }
