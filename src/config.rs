@@ -338,6 +338,7 @@ mod tests {
         assert_eq!(config.engine.datastores[0].content_types, ["text/vcard;3.0", "text/x-vcard;2.1"]);
         let tree: Vec<bool> = config.engine.datastores.iter().map(|d| d.hierarchical).collect();
         assert_eq!(tree, [false, false, false, false, true, true]);
+        assert!(config.engine.datastores.iter().all(|d| !d.recursive_delete));
         assert_eq!(config.api.token.as_deref(), Some("change-me-to-a-long-random-string"));
         assert_eq!(
             (config.api.messages_datastore.as_str(), config.api.content_datastore.as_str()),

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use crate::cpm::objects::{Email, File, Folder, EMAIL_TYPE, FILE_TYPE, FOLDER_TYPE};
-use crate::store::{ItemRecord, Mutation, Origin, Store, StoreError, UserId};
+use crate::store::{descendants, ItemRecord, Mutation, Origin, Store, StoreError, UserId};
 
 /// Why an operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -196,18 +196,19 @@ impl Storage<'_> {
     }
 
     /// Deletes an item; a folder must be empty.
-    pub fn delete(&self, guid: &str) -> Result<(), ServiceError> {
+    /// With `recursive`, a folder goes with everything in it (deepest first, one transaction:
+    /// devices get the Deletes in that order); without, a folder must be empty. Returns how
+    /// many items were deleted.
+    pub fn delete(&self, guid: &str, recursive: bool) -> Result<usize, ServiceError> {
         self.get(guid)?;
-        if self.store.parents(self.user, self.datastore)?.iter().any(|(_, p)| p == guid) {
+        let below = descendants(&self.store.parents(self.user, self.datastore)?, guid);
+        if !below.is_empty() && !recursive {
             return Err(ServiceError::NotEmpty(guid.to_string()));
         }
-        self.store.apply(
-            self.user,
-            self.datastore,
-            &Origin::Service,
-            &[Mutation::Delete { guid: guid.to_string() }],
-        )?;
-        Ok(())
+        let mutations: Vec<Mutation> =
+            below.into_iter().chain(std::iter::once(guid.to_string())).map(|guid| Mutation::Delete { guid }).collect();
+        self.store.apply(self.user, self.datastore, &Origin::Service, &mutations)?;
+        Ok(mutations.len())
     }
 
     fn get(&self, guid: &str) -> Result<ItemRecord, ServiceError> {
@@ -327,16 +328,21 @@ mod tests {
         assert_eq!((song_node.parent.as_deref(), song_node.size), (Some(fav.as_str()), Some(6)));
         assert!(matches!(content.move_to(&music, Some(&fav)), Err(ServiceError::Cycle(_))));
         assert!(matches!(content.move_to(&music, Some(&music)), Err(ServiceError::Cycle(_))));
-        assert!(matches!(content.delete(&music), Err(ServiceError::NotEmpty(_))));
+        assert!(matches!(content.delete(&music, false), Err(ServiceError::NotEmpty(_))));
         assert!(matches!(content.upload_file(Some(&song), "x", "t", vec![], t), Err(ServiceError::Invalid(_))));
         assert!(matches!(content.create_folder(Some("zzz"), "x", t), Err(ServiceError::NotFound(_))));
         assert!(matches!(content.create_folder(None, "a/b", t), Err(ServiceError::Invalid(_))));
         content.rename(&fav, "favourites").unwrap();
         assert!(content.tree().unwrap().iter().any(|n| n.name == "favourites"));
-        content.delete(&song).unwrap();
-        content.delete(&fav).unwrap();
-        content.delete(&music).unwrap();
+        let other = content.create_folder(None, "Other", t).unwrap();
+        assert_eq!(content.delete(&other, false).unwrap(), 1, "an empty folder");
+        // Recursively: the song, its folder, then Music, deepest first.
+        let since = store.current_seq(user).unwrap();
+        assert_eq!(content.delete(&music, true).unwrap(), 3);
         assert!(content.tree().unwrap().is_empty());
+        let order: Vec<String> =
+            store.changes_since(user, "content", since).unwrap().into_iter().map(|c| c.guid).collect();
+        assert_eq!(order, [song.clone(), fav.clone(), music.clone()]);
 
         let messages = Storage { store: &store, user, datastore: "messages" };
         let inbox = messages.create_folder(None, "Inbox", t).unwrap();

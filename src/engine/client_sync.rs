@@ -69,6 +69,7 @@ impl Engine {
             ds,
             default_type,
             policy: config.map_or(ConflictPolicy::default(), |c| c.conflict_policy),
+            recursive_delete: config.is_some_and(|c| c.recursive_delete),
             now,
             max_obj: self.config.max_obj_size,
         };
@@ -140,6 +141,8 @@ pub(super) struct Scope<'a> {
     /// Content type assumed for items that name none.
     default_type: String,
     policy: ConflictPolicy,
+    /// A Delete of a folder with items deletes them too (config; else 427).
+    pub(super) recursive_delete: bool,
     now: i64,
     /// The server's MaxObjSize (larger objects get 413).
     max_obj: u64,

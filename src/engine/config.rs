@@ -40,6 +40,12 @@ pub struct DatastoreConfig {
     /// `SupportHierarchicalSync`. Parents are kept for every datastore either way.
     #[serde(default)]
     pub hierarchical: bool,
+    /// A device's Delete of a folder that still holds items deletes them too (DS 1.2 has no
+    /// flag for "recursively" on the wire, so the operator decides per datastore). Default
+    /// false: such a Delete is refused with 427 and nothing is lost; the device deletes the
+    /// contents first (in the same Sync is fine).
+    #[serde(default)]
+    pub recursive_delete: bool,
 }
 
 /// Authentication policy.
@@ -111,6 +117,7 @@ impl DatastoreConfig {
             content_types: content_types.iter().map(|s| s.to_string()).collect(),
             conflict_policy: ConflictPolicy::default(),
             hierarchical: false,
+            recursive_delete: false,
         }
     }
 }

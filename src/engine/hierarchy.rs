@@ -1,6 +1,7 @@
 //! Hierarchical sync in the client's Sync (PROTOCOL.md §10.1): Delete of a folder (427 while it
-//! holds anything the same Sync does not delete too, unless the datastore deletes folders
-//! recursively), Copy, Move, and resolving the parent an Item names. Part of `client_sync`'s
+//! holds anything the same Sync does not delete too, unless the datastore's `recursive_delete`
+//! is on: then its contents go with it, deepest first, unless one of them changed elsewhere
+//! since the device's last sync), Copy, Move, and resolving the parent an Item names. Part of `client_sync`'s
 //! planning: these add to the batch being planned and answer with a [`Plan`].
 
 use std::collections::HashSet;
@@ -9,7 +10,7 @@ use crate::engine::client_sync::{add_new, server_changed, Plan, Scope};
 use crate::engine::server_sync::OutRef;
 use crate::engine::session::{Direction, DsState};
 use crate::proto::{Item, StatusCode};
-use crate::store::{Commit, Delta, Mutation, StoreError};
+use crate::store::{descendants, Commit, Delta, Mutation, StoreError};
 
 impl Scope<'_> {
     /// A Delete; against a modification by someone else, the modification wins (conflict.rs).
@@ -32,9 +33,29 @@ impl Scope<'_> {
             })
             .collect();
         let parents = self.store.parents(self.user, &ds.name)?;
-        if parents.iter().any(|(child, parent)| *parent == guid && !going.contains(child.as_str())) {
-            tracing::info!(datastore = %ds.name, %guid, "Delete of a folder that is not empty: 427");
-            return Ok(Plan::Answer(StatusCode::ItemNotEmpty));
+        let doomed: Vec<String> =
+            descendants(&parents, &guid).into_iter().filter(|g| !going.contains(g.as_str())).collect();
+        if !doomed.is_empty() {
+            if !self.recursive_delete {
+                tracing::info!(datastore = %ds.name, %guid, items = doomed.len(), "Delete of a folder that is not empty: 427");
+                return Ok(Plan::Answer(StatusCode::ItemNotEmpty));
+            }
+            // Never delete what the device has not seen: items changed by others since.
+            if ds.direction == Direction::TwoWay && !ds.slow {
+                let changed = server_changed(self.store, self.user, self.device, ds)?;
+                if doomed.iter().any(|g| changed.contains(g)) {
+                    tracing::info!(datastore = %ds.name, %guid, "recursive Delete of a folder holding items changed elsewhere: 427");
+                    return Ok(Plan::Answer(StatusCode::ItemNotEmpty));
+                }
+            }
+            tracing::info!(datastore = %ds.name, %guid, items = doomed.len(), "recursive Delete of a folder");
+            for g in doomed {
+                if let Some(l) = ds.rev.remove(&g) {
+                    ds.map.remove(&l);
+                    commit.unmaps.push(l);
+                }
+                commit.mutations.push(Mutation::Delete { guid: g });
+            }
         }
         commit.unmaps.push(luid.to_string());
         if ds.direction == Direction::TwoWay
@@ -159,5 +180,66 @@ impl Scope<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::engine::tests::{first_contact, session, VCARD_A};
+    use crate::engine::{Engine, EngineConfig};
+    use crate::proto::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{descendants, Store};
+
+    fn add(cmd_id: u32, luid: &str, parent: Option<&str>) -> Command {
+        Command::Add(Add {
+            cmd_id,
+            meta: Some(Meta::with_type("text/vcard")),
+            items: vec![Item {
+                source: Some(Source::uri(luid)),
+                source_parent: parent.map(str::to_string),
+                data: Some(Data::from(VCARD_A.replace("John", luid).as_str())),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_recursive_datastore_deletes_a_folder_with_its_contents() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let user = store.create_user("alice", &crate::auth::md5_secret("alice", "secret")).unwrap().id;
+        let mut config = EngineConfig::default();
+        config.datastores.iter_mut().for_each(|d| d.recursive_delete = d.name == "contacts");
+        let e = Engine::new(store.clone(), config);
+        let mut a = first_contact(&e, "dev-a");
+        let tree = vec![add(2, "f", None), add(3, "g", Some("f")), add(4, "x", Some("g")), add(5, "top", None)];
+        session(&e, &mut a, AlertCode::TwoWay, tree, 100);
+        assert_eq!(store.items(user, "contacts").unwrap().len(), 4);
+        let folder = Command::Delete(Delete {
+            cmd_id: 2,
+            items: vec![Item { source: Some(Source::uri("f")), ..Default::default() }],
+            ..Default::default()
+        });
+        session(&e, &mut a, AlertCode::TwoWay, vec![folder], 200);
+        let left = store.items(user, "contacts").unwrap();
+        assert_eq!(left.len(), 1, "only the top item stays: {left:?}");
+        let luids: Vec<String> = store.id_map(user, "dev-a", "contacts").unwrap().into_iter().map(|(l, _)| l).collect();
+        assert_eq!(luids, ["top"], "the maps of the deleted items are gone");
+    }
+
+    #[test]
+    fn descendants_come_deepest_first_and_survive_cycles() {
+        let pairs =
+            |list: &[(&str, &str)]| list.iter().map(|(c, p)| (c.to_string(), p.to_string())).collect::<Vec<_>>();
+        let tree = pairs(&[("b", "a"), ("c", "b"), ("d", "a"), ("e", "z")]);
+        let below = descendants(&tree, "a");
+        assert_eq!(below.len(), 3);
+        assert_eq!(below[0], "c", "the deepest first: {below:?}");
+        assert!(descendants(&tree, "c").is_empty());
+        let cycle = pairs(&[("a", "b"), ("b", "a")]);
+        assert_eq!(descendants(&cycle, "a"), ["b"]);
     }
 }

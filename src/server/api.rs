@@ -14,7 +14,8 @@
 //! GET    /api/v1/users/{user}/{store}                    the tree of `messages` or `content`
 //! POST   /api/v1/users/{user}/{store}/folders  {name, parent?}            create a folder (201)
 //! PATCH  /api/v1/users/{user}/{store}/items/{guid}  {name?, parent?}      rename and/or move
-//! DELETE /api/v1/users/{user}/{store}/items/{guid}                        delete (folders: empty)
+//! DELETE /api/v1/users/{user}/{store}/items/{guid}[?recursive=true]     delete (folders: empty,
+//!                                                                         or with contents)
 //! POST   /api/v1/users/{user}/content/files  {name, parent?, content_type, body_base64}  upload
 //! GET    /api/v1/users/{user}/content/files/{guid}       download the bytes
 //! POST   /api/v1/users/{user}/messages/deposit  {rfc822, folder?, states?}  deposit (201)
@@ -52,6 +53,9 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> HttpR
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // The one query parameter: `recursive=true` on DELETE of a folder.
+    let recursive =
+        req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "recursive=true" || p == "recursive=1"));
     let (parts, body) = req.into_parts();
     let body =
         match http::read_body(&parts.headers, body, shared.config.max_body_bytes, super::sync::BODY_TIMEOUT).await {
@@ -61,7 +65,7 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> HttpR
     let segments: Vec<String> =
         path.trim_start_matches("/api/v1").split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     let shared2 = shared.clone();
-    let outcome = tokio::task::spawn_blocking(move || route(&shared2, &method, &segments, &body)).await;
+    let outcome = tokio::task::spawn_blocking(move || route(&shared2, &method, &segments, &body, recursive)).await;
     match outcome {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
@@ -186,7 +190,13 @@ mod double_option {
     }
 }
 
-fn route(shared: &Shared, method: &Method, seg: &[String], body: &[u8]) -> Result<HttpResponse, ApiError> {
+fn route(
+    shared: &Shared,
+    method: &Method,
+    seg: &[String],
+    body: &[u8],
+    recursive: bool,
+) -> Result<HttpResponse, ApiError> {
     let store = shared.engine.store().as_ref();
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
@@ -267,8 +277,8 @@ fn route(shared: &Shared, method: &Method, seg: &[String], body: &[u8]) -> Resul
                     ok(json!({ "guid": guid }))
                 }
                 (&Method::DELETE, _, ["items", guid]) => {
-                    s.delete(guid)?;
-                    ok(json!({ "deleted": guid }))
+                    let n = s.delete(guid, recursive)?;
+                    ok(json!({ "deleted": guid, "items": n }))
                 }
                 (&Method::POST, "content", ["files"]) => {
                     let up: Upload = parse(body)?;

@@ -294,3 +294,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Saves (`Some`) or forgets (`None`) the device's suspended session.
     fn set_suspended(&self, user: UserId, device_id: &str, state: Option<&str>) -> StoreResult<()>;
 }
+
+/// Everything below `folder` in a tree of (child, parent) pairs as [`Store::parents`] lists
+/// it, the deepest first (the order to delete them in).
+pub fn descendants(tree: &[(String, String)], folder: &str) -> Vec<String> {
+    let mut children: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for (child, parent) in tree {
+        children.entry(parent.as_str()).or_default().push(child.as_str());
+    }
+    // Breadth first (a cycle in a damaged tree cannot loop: each item is taken once).
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([folder]);
+    let mut order: Vec<String> = Vec::new();
+    let mut next = 0;
+    let mut frontier = vec![folder];
+    while next < frontier.len() {
+        let at = frontier[next];
+        next += 1;
+        for c in children.get(at).into_iter().flatten() {
+            if seen.insert(c) {
+                frontier.push(c);
+                order.push((*c).to_string());
+            }
+        }
+    }
+    order.reverse();
+    order
+}

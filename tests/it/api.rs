@@ -69,6 +69,12 @@ fn the_api_needs_the_token_and_answers_bad_requests_with_json_errors() {
     assert_eq!(st, 200, "to the top");
     assert_eq!(call(&s, "DELETE", &format!("/api/v1/users/alice/content/items/{a}"), None).0, 200);
     assert_eq!(call(&s, "DELETE", "/api/v1/users/alice/content/items/zzz", None).0, 404);
+    // Asked for recursively, a folder goes with its contents.
+    let (_, c) = call(&s, "POST", "/api/v1/users/alice/content/folders", Some(json!({ "name": "C", "parent": b })));
+    let c = c["guid"].as_str().expect("a GUID").to_string();
+    let (st, v) = call(&s, "DELETE", &format!("/api/v1/users/alice/content/items/{b}?recursive=true"), None);
+    assert_eq!((st, v["items"].as_u64()), (200, Some(2)), "{v}");
+    assert_eq!(call(&s, "DELETE", &format!("/api/v1/users/alice/content/items/{c}"), None).0, 404);
     let (st, v) = call(&s, "PUT", "/api/v1/users/alice/messages/items/zzz/states", Some(json!({ "seen": "yes" })));
     assert_eq!(st, 400, "{v}");
 }
@@ -236,8 +242,8 @@ fn content_tree_and_message_states_reach_every_device() {
         let (fav, fav_parent, _) = dev.find("content", "<name>favourite song</name>");
         let (content_luid, _, _) = dev.find("content", "<name>Content</name>");
         assert_eq!(fav_parent.as_deref(), Some(content_luid.as_str()), "{id}: the folder sits in Content");
-        assert_eq!(file_names_in(&dev, &fav), ["song1.mp3", "song2.mp3", "song3.ogg"], "{id}");
-        assert_eq!(file_names_in(&dev, &content_luid), ["beach.jpg", "cat.png", "holiday.mp4"], "{id}");
+        assert_eq!(file_names_in(dev, &fav), ["song1.mp3", "song2.mp3", "song3.ogg"], "{id}");
+        assert_eq!(file_names_in(dev, &content_luid), ["beach.jpg", "cat.png", "holiday.mp4"], "{id}");
         let (_, _, song) = dev.find("content", "<name>song1.mp3</name>");
         assert!(song.contains(&song_b64), "{id}: full body");
     }
