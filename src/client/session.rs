@@ -101,8 +101,10 @@ pub struct ClientSession {
     /// Per datastore, the item digests and parents of the last sync (the state's, for change
     /// detection).
     synced: BTreeMap<String, DatastoreState>,
-    /// The server's field-level content types (state; fetched with a Get of its DevInf).
+    /// The server's field-level content types (state; fetched with a Get of its DevInf when
+    /// unknown for one of this session's datastores).
     server_field_level: Option<Vec<String>>,
+    fetch_server_devinf: bool,
 }
 
 impl ClientSession {
@@ -111,6 +113,7 @@ impl ClientSession {
     pub fn new(cfg: ClientConfig, url: &str, specs: Vec<DatastoreSpec>, state: &mut DeviceState, now: i64) -> Self {
         state.session_counter += 1;
         let nonce = state.nonce.as_deref().and_then(|n| base64::engine::general_purpose::STANDARD.decode(n).ok());
+        let specs_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let ds = specs
             .into_iter()
             .enumerate()
@@ -157,6 +160,8 @@ impl ClientSession {
             failure: None,
             synced: state.datastores.clone(),
             server_field_level: state.server_field_level.clone(),
+            fetch_server_devinf: state.server_field_level.is_none()
+                || specs_names.iter().any(|n| !state.server_devinf_for.contains(n)),
             cfg,
         }
     }
@@ -186,7 +191,7 @@ impl ClientSession {
             });
             self.push(&mut msg, put);
         }
-        if self.server_field_level.is_none() {
+        if self.fetch_server_devinf {
             // What the server takes (field-level Replace): its DevInf, once.
             let get = Command::Get(Get {
                 meta: Some(Meta::with_type(self.cfg.encoding.devinf_type())),
@@ -315,7 +320,14 @@ impl ClientSession {
                         Some(Data::DevInf(d)) => Some(d),
                         _ => None,
                     }) {
-                        self.server_field_level = Some(outgoing::field_level_types(di));
+                        let mut types = self.server_field_level.take().unwrap_or_default();
+                        for t in outgoing::field_level_types(di) {
+                            if !types.contains(&t) {
+                                types.push(t);
+                            }
+                        }
+                        self.server_field_level = Some(types);
+                        self.fetch_server_devinf = false;
                     }
                 }
                 other => {
@@ -390,8 +402,13 @@ impl ClientSession {
         if let Some(n) = self.new_nonce.take() {
             state.nonce = Some(n);
         }
-        if self.server_field_level.is_some() {
+        if self.server_field_level.is_some() && !self.fetch_server_devinf {
             state.server_field_level = self.server_field_level.clone();
+            for d in &self.ds {
+                if !state.server_devinf_for.contains(&d.spec.name) {
+                    state.server_devinf_for.push(d.spec.name.clone());
+                }
+            }
         }
         if outcome != Outcome::Ok && outcome != Outcome::Suspended {
             return Ok(self.report(outcome));

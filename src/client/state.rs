@@ -21,6 +21,10 @@ pub struct DeviceState {
     /// FieldLevel); `None` until its DevInf was fetched.
     #[serde(default)]
     pub server_field_level: Option<Vec<String>>,
+    /// The datastores our DevInf named when the server's was fetched (a server may tell its
+    /// capabilities only for what the device announced: a new datastore fetches it again).
+    #[serde(default)]
+    pub server_devinf_for: Vec<String>,
 }
 
 /// The sync state of one datastore.

@@ -8,10 +8,13 @@ use crate::proto::{CtInfo, Data, DataStore, DevInf, Item, Meta, Results, Source,
 
 /// The server's DevInf for a session of `version`; `source_ref` gives, per configured
 /// datastore, the string the client used in its Alert (newer Nokias require it echoed).
+/// `field_level`: the device announced field-level Replace itself, so it gets our CTCaps with
+/// FieldLevel (a client that does not know the element may reject the whole DevInf).
 pub(crate) fn server_devinf(
     cfg: &EngineConfig,
     version: Version,
     dev_id: &str,
+    field_level: bool,
     source_ref: impl Fn(&str) -> String,
 ) -> DevInf {
     let split = |ct: &str| {
@@ -48,7 +51,7 @@ pub(crate) fn server_devinf(
                     support_hierarchical_sync: ds.hierarchical,
                     // Field-level Replace of messages (fields.rs); DS 1.2 only.
                     ct_caps: match version {
-                        Version::V1_2 => fields::server_ctcaps(&ds.content_types),
+                        Version::V1_2 if field_level => fields::server_ctcaps(&ds.content_types),
                         _ => Vec::new(),
                     },
                     ..Default::default()
@@ -109,5 +112,28 @@ pub(crate) fn decode_stored(bytes: &[u8]) -> Option<DevInf> {
     match crate::codec::decode(bytes, &crate::codec::Limits::default()) {
         Ok((_, crate::codec::Document::DevInf(d))) => Some(d),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_level_ctcaps_only_for_devices_that_announce_it() {
+        let cfg = EngineConfig::default();
+        let caps = |field_level| -> Vec<String> {
+            server_devinf(&cfg, Version::V1_2, "dev", field_level, |n| n.to_string())
+                .data_stores
+                .iter()
+                .flat_map(|d| {
+                    d.ct_caps.iter().filter(|c| c.field_level).map(move |c| format!("{}:{}", d.source_ref, c.ct_type))
+                })
+                .collect()
+        };
+        assert!(caps(false).is_empty(), "libsynthesis rejects a CTCap with FieldLevel");
+        assert_eq!(caps(true), ["messages:application/vnd.omads-email+xml"]);
+        let v11 = server_devinf(&cfg, Version::V1_1, "dev", true, |n| n.to_string());
+        assert!(v11.data_stores.iter().all(|d| d.ct_caps.is_empty()), "DS 1.2 only");
     }
 }

@@ -292,3 +292,64 @@ fn abandoned_incoming_object_gets_alert_223() {
         .expect("Alert 223");
     assert_eq!(alert.items[0].target.as_ref().unwrap().loc_uri, "1");
 }
+
+#[test]
+fn a_large_object_is_read_from_the_store_chunk_by_chunk() {
+    let (e, store) = engine();
+    let card = big_vcard(22_000);
+    seed(&e, &card);
+    let user = store.user_by_name("alice").unwrap().unwrap().id;
+    let guid = store.guids(user, "contacts").unwrap().remove(0);
+    let c = ctx();
+    let mut b = first_contact(&e, "dev-b");
+    let mut s: Session = e.new_session();
+    let r = e.handle(
+        &mut s,
+        msg(
+            hdr(&b, "1", 1, Some(md5_cred(&b.nonce, "secret")), 10_240, None),
+            vec![alert(&b, AlertCode::SlowSync)],
+            true,
+        ),
+        &c,
+    );
+    take_nonce(&mut b, &r);
+    let sync = Command::Sync(Sync {
+        cmd_id: 1,
+        target: Some(Target::uri("contacts")),
+        source: Some(Source::uri("./addressbook")),
+        ..Default::default()
+    });
+    let first = e.handle(&mut s, msg(hdr(&b, "1", 2, None, 10_240, None), vec![sync], true), &c);
+    let cmds = sync_cmds(&first);
+    let Some(Command::Add(add)) = cmds.last() else { panic!("{cmds:?}") };
+    assert!(add.items[0].more_data, "the first chunk");
+    // The item changes while it is being sent: the next chunk would come from the new
+    // version, so the object is abandoned instead of sent mixed.
+    let replaced = crate::store::Mutation::Replace {
+        guid,
+        parent: None,
+        content_type: "text/vcard".into(),
+        data: big_vcard(21_000).into_bytes(),
+        fields_only: false,
+    };
+    store.apply(user, "contacts", &crate::store::Origin::Service, &[replaced]).unwrap();
+    let next = Command::Alert(Alert {
+        cmd_id: 0,
+        no_resp: false,
+        cred: None,
+        data: Some(AlertCode::NextMessage),
+        correlator: None,
+        items: vec![Item {
+            target: Some(Target::uri("contacts")),
+            source: Some(Source::uri("./addressbook")),
+            ..Default::default()
+        }],
+    });
+    let answers = vec![status_for(&first, cmds.last().unwrap(), StatusCode::ChunkAccepted), next];
+    let second = e.handle(&mut s, msg(hdr(&b, "1", 3, None, 10_240, None), answers, false), &c);
+    assert!(
+        sync_cmds(&second).iter().all(|c| !matches!(c, Command::Add(_) | Command::Replace(_))),
+        "no chunk of a changed item: {:?}",
+        second.message
+    );
+}

@@ -15,6 +15,7 @@ mod devinf;
 mod fields;
 mod hierarchy;
 mod matching;
+mod out_chunk;
 pub mod quirks;
 mod reply;
 mod resume;

@@ -108,7 +108,7 @@ impl Engine {
             if let Some((_, r)) = partial.as_ref().filter(|(i, _)| *i == index) {
                 unacked.push(r.clone());
             }
-            unacked.extend(ds.front.take().map(|(r, _)| r));
+            unacked.extend(ds.front.take().map(|(r, _, _)| r));
             unacked.extend(std::mem::take(&mut ds.outgoing));
             let chunk = incoming.take_if(|c| c.datastore == ds.name);
             tracing::info!(datastore = %ds.name, unacked = unacked.len(), built, receiving = chunk.as_ref().map(|c| c.received), "session suspended");

@@ -9,12 +9,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::fields::{self, Smaller};
+use crate::engine::out_chunk::{OutChunk, StoredBody, MIN_CHUNK};
 use crate::engine::resume::merge_unacked;
 use crate::engine::session::{Direction, DsState, Phase, Session};
 use crate::engine::Engine;
-use crate::proto::{
-    Add, CmdName, Command, Data, Delete, Item, Meta, Replace, Source, Status, StatusCode, Sync, Target,
-};
+use crate::proto::{Add, Command, Data, Delete, Item, Meta, Replace, Source, Status, StatusCode, Sync, Target};
 use crate::store::{Change, ChangeKind, Commit, Delta, Mutation, Origin, StoreError, UserId};
 
 impl Engine {
@@ -115,28 +114,42 @@ impl Engine {
         r: &OutRef,
         max_obj: Option<u64>,
         field_level_types: &[String],
-    ) -> Result<Option<Command>, StoreError> {
+        budget: usize,
+    ) -> Result<Option<(Command, Option<StoredBody>)>, StoreError> {
         let (guid, luid, delta) = match r {
-            OutRef::Delete { luid, .. } => return Ok(Some(delete(luid))),
+            OutRef::Delete { luid, .. } => return Ok(Some((delete(luid), None))),
             OutRef::Add { guid } => (guid, None, Delta::WHOLE),
             OutRef::Replace { guid, luid, delta } => (guid, Some(luid), *delta),
         };
-        let Some(it) = self.store.item(user, &ds.name, guid)? else {
+        let Some(info) = self.store.item_info(user, &ds.name, guid)? else {
             ds.awaiting_map.remove(guid);
             return Ok(None);
         };
-        let smaller = luid.and_then(|l| fields::smaller(delta, l, &it.content_type, &it.data, field_level_types));
+        // An item larger than any message stays in the store and is read a chunk at a time
+        // (out_chunk.rs), unless a field-level Replace or a Move may do instead.
+        let may_be_smaller = luid.is_some() && !delta.content;
+        let stream = !may_be_smaller && info.size > budget as u64;
+        let (data, smaller) = if stream {
+            (Vec::new(), None)
+        } else {
+            let Some(it) = self.store.item(user, &ds.name, guid)? else {
+                ds.awaiting_map.remove(guid);
+                return Ok(None);
+            };
+            let smaller = luid.and_then(|l| fields::smaller(delta, l, &it.content_type, &it.data, field_level_types));
+            (it.data, smaller)
+        };
         if smaller.is_none() && luid.is_some() && delta.is_empty() {
             return Ok(None);
         }
-        if let Some(max) = max_obj.filter(|max| smaller.is_none() && it.data.len() as u64 > *max) {
-            tracing::warn!(datastore = %ds.name, size = it.data.len(), max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
+        if let Some(max) = max_obj.filter(|max| smaller.is_none() && info.size > *max) {
+            tracing::warn!(datastore = %ds.name, size = info.size, max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
             ds.awaiting_map.remove(guid);
             return Ok(None);
         }
         // The parent (PROTOCOL.md §10.1): TargetParent = the client's LUID when it has the
         // folder; SourceParent = our GUID of a folder sent as an Add in this session.
-        let (target_parent, source_parent) = match &it.parent {
+        let (target_parent, source_parent) = match &info.parent {
             Some(p) => match ds.rev.get(p) {
                 Some(luid) => (Some(luid.clone()), None),
                 None => (None, ds.awaiting_map.contains(p).then(|| p.clone())),
@@ -145,8 +158,8 @@ impl Engine {
         };
         let mut cmd = match (smaller, luid) {
             (Some(Smaller::Fields(cmd) | Smaller::Move(cmd)), _) => cmd,
-            (None, Some(luid)) => replace(luid, &it.content_type, it.data),
-            (None, None) => add(&it.guid, &it.content_type, it.data),
+            (None, Some(luid)) => replace(luid, &info.content_type, data),
+            (None, None) => add(&info.guid, &info.content_type, data),
         };
         let item = match &mut cmd {
             Command::Add(a) => a.items.first_mut(),
@@ -161,7 +174,7 @@ impl Engine {
                 item.source_parent = source_parent;
             }
         }
-        Ok(Some(cmd))
+        Ok(Some((cmd, stream.then(|| StoredBody::of(&ds.name, &info)))))
     }
 
     /// Adds as much of the outgoing Syncs as fits the client's MaxMsgSize. Returns true when
@@ -201,19 +214,22 @@ impl Engine {
             while chunking.is_none() {
                 if ds.front.is_none() {
                     let Some(next) = ds.outgoing.pop_front() else { break };
-                    if let Some(cmd) = self.materialize(user, ds, &next, max_obj, &s.field_level_types)? {
-                        ds.front = Some((next, cmd));
+                    let types = &s.field_level_types;
+                    if let Some((cmd, stored)) = self.materialize(user, ds, &next, max_obj, types, budget)? {
+                        ds.front = Some((next, cmd, stored));
                     }
                     continue;
                 }
-                let size = ds.front.as_ref().map_or(0, |(_, cmd)| estimate(cmd));
+                let size = ds.front.as_ref().map_or(0, |(_, cmd, stored)| {
+                    estimate(cmd) + stored.as_ref().map_or(0, |b| usize::try_from(b.size).unwrap_or(usize::MAX))
+                });
                 if used + size > budget {
                     // Too big for any message: a large object, starting here when there is
                     // room for a useful first chunk (or nothing else in this Sync).
                     let room = budget.saturating_sub(used) >= MIN_CHUNK + 400;
                     if size + 1000 > budget && (room || sync.commands.is_empty()) {
-                        if let Some((oref, cmd)) = ds.front.take() {
-                            chunking = OutChunk::new(index, oref, cmd);
+                        if let Some((oref, cmd, stored)) = ds.front.take() {
+                            chunking = OutChunk::new(index, oref, cmd, stored);
                         }
                         break;
                     }
@@ -223,22 +239,30 @@ impl Engine {
                     }
                 }
                 used += size;
-                if let Some((oref, cmd)) = ds.front.take() {
-                    sync.commands.push(cmd);
-                    refs.push(oref);
+                match ds.front.take() {
+                    // (Cannot happen: a stored body is larger than any message.)
+                    Some((oref, cmd, Some(stored))) => chunking = OutChunk::new(index, oref, cmd, Some(stored)),
+                    Some((oref, cmd, None)) => {
+                        sync.commands.push(cmd);
+                        refs.push(oref);
+                    }
+                    None => {}
                 }
             }
             let mut pending_chunk = false;
             let mut finished_whole = None;
             if let Some(mut oc) = chunking {
                 let room = budget.saturating_sub(used).max(MIN_CHUNK + 400);
-                sync.commands.push(oc.next_chunk(room));
-                pending_chunk = !oc.done();
-                if pending_chunk {
-                    tracing::debug!(datastore = %ds.name, uri = %oc.uri, sent = oc.sent, total = oc.data.len(), "large object chunk sent");
-                    out_chunk = Some(oc);
-                } else {
-                    finished_whole = Some(oc.into_whole().1);
+                // `None`: the item changed under way; it stays unacknowledged (sent next time).
+                if let Some(chunk) = oc.next_chunk(room, self.store.as_ref(), user)? {
+                    sync.commands.push(chunk);
+                    pending_chunk = !oc.done();
+                    if pending_chunk {
+                        tracing::debug!(datastore = %ds.name, uri = %oc.uri, sent = oc.sent, total = oc.total(), "large object chunk sent");
+                        out_chunk = Some(oc);
+                    } else {
+                        finished_whole = Some(oc.into_whole().1);
+                    }
                 }
             }
             let full = pending_chunk || !ds.outgoing.is_empty() || ds.front.is_some();
@@ -284,7 +308,7 @@ impl Engine {
         if st.data == StatusCode::ChunkAccepted {
             oc.awaiting = None;
         } else {
-            tracing::warn!(uri = %oc.uri, status = st.data.code(), sent = oc.sent, total = oc.data.len(), "client refused a large-object chunk: item abandoned");
+            tracing::warn!(uri = %oc.uri, status = st.data.code(), sent = oc.sent, total = oc.total(), "client refused a large-object chunk: item abandoned");
             s.out_chunk = None;
         }
     }
@@ -362,101 +386,6 @@ fn change_ref(ds: &mut DsState, ch: Change, out: &mut Vec<OutRef>) {
             ds.awaiting_map.insert(ch.guid.clone());
             out.push(OutRef::Add { guid: ch.guid });
         }
-    }
-}
-
-/// The smallest chunk of data worth a message.
-const MIN_CHUNK: usize = 512;
-
-/// A server Add/Replace being sent as a large object.
-#[derive(Debug)]
-pub(crate) struct OutChunk {
-    /// Index of the datastore in the session.
-    ds: usize,
-    cmd: CmdName,
-    /// The command without data (its Meta, the Item's Source/Target), repeated for each chunk.
-    template: Command,
-    /// The item's LocURI (GUID for an Add, LUID for a Replace).
-    uri: String,
-    /// The change it sends (saved on suspend).
-    oref: OutRef,
-    data: Vec<u8>,
-    /// Bytes sent so far.
-    sent: usize,
-    /// (MsgID, CmdID) of the last non-final chunk until the client answers it.
-    awaiting: Option<(u32, u32)>,
-}
-
-impl OutChunk {
-    fn new(ds: usize, oref: OutRef, mut template: Command) -> Option<OutChunk> {
-        let (cmd, item) = match &mut template {
-            Command::Add(a) if a.items.len() == 1 => (CmdName::Add, &mut a.items[0]),
-            Command::Replace(a) if a.items.len() == 1 => (CmdName::Replace, &mut a.items[0]),
-            other => {
-                tracing::warn!(
-                    cmd = other.name().as_str(),
-                    "command too large for the client's MaxMsgSize cannot be chunked: not sent"
-                );
-                return None;
-            }
-        };
-        let Some(Data::Bytes(data)) = item.data.take() else { return None };
-        let uri = item
-            .source
-            .as_ref()
-            .map(|x| x.loc_uri.clone())
-            .or_else(|| item.target.as_ref().map(|x| x.loc_uri.clone()))
-            .unwrap_or_default();
-        Some(OutChunk { ds, cmd, template, uri, oref, data, sent: 0, awaiting: None })
-    }
-
-    /// The change it sends (the datastore's index with it), to be sent anew after a resume.
-    pub(crate) fn into_whole(self) -> (usize, OutRef) {
-        (self.ds, self.oref)
-    }
-
-    fn done(&self) -> bool {
-        self.sent >= self.data.len()
-    }
-
-    /// The next chunk, its encoded size at most about `room` bytes (XML escaping counted).
-    fn next_chunk(&mut self, room: usize) -> Command {
-        let first = self.sent == 0;
-        let rest = &self.data[self.sent..];
-        let budget = room.saturating_sub(estimate(&self.template) + 200).max(MIN_CHUNK);
-        let mut n = 0;
-        let mut cost = 0;
-        while n < rest.len() {
-            let c = if matches!(rest[n], b'\r' | b'&' | b'<' | b'>') { 6 } else { 1 };
-            if cost + c > budget {
-                break;
-            }
-            cost += c;
-            n += 1;
-        }
-        // Never split a UTF-8 sequence (the XML encoding needs valid text in each chunk).
-        if n < rest.len() && std::str::from_utf8(&self.data).is_ok() {
-            while n > 0 && (rest[n] & 0xC0) == 0x80 {
-                n -= 1;
-            }
-        }
-        let piece = rest[..n].to_vec();
-        self.sent += n;
-        let more = !self.done();
-        let total = self.data.len() as u64;
-        let mut cmd = self.template.clone();
-        let item = match &mut cmd {
-            Command::Add(a) => &mut a.items[0],
-            Command::Replace(a) => &mut a.items[0],
-            // Invariant: `new` only accepts Add and Replace.
-            _ => unreachable!("chunked command is an Add or Replace"),
-        };
-        item.data = Some(Data::Bytes(piece));
-        item.more_data = more;
-        if first {
-            item.meta.get_or_insert_with(Meta::default).size = Some(total);
-        }
-        cmd
     }
 }
 

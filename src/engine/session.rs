@@ -67,7 +67,7 @@ pub(crate) struct DsState {
     /// Server changes not yet sent (references: the content is read when a message is packed),
     /// the next one already built, and whether this datastore's Sync was sent at all.
     pub(crate) outgoing: VecDeque<OutRef>,
-    pub(crate) front: Option<(OutRef, Command)>,
+    pub(crate) front: Option<(OutRef, Command, Option<crate::engine::out_chunk::StoredBody>)>,
     pub(crate) sync_sent: bool,
     pub(crate) number_of_changes: u32,
     /// GUIDs sent as Add this session, waiting for the client's Map.
@@ -116,7 +116,7 @@ pub struct Session {
     pub(crate) pending_alerts: Vec<Command>,
     pub(crate) chunk: Option<Chunk>,
     /// The server's large object being sent in chunks (server_sync.rs).
-    pub(crate) out_chunk: Option<crate::engine::server_sync::OutChunk>,
+    pub(crate) out_chunk: Option<crate::engine::out_chunk::OutChunk>,
     /// The device's quirk switches, resolved once after authentication.
     pub(crate) quirks: Quirks,
     pub(crate) quirks_resolved: bool,
@@ -415,7 +415,11 @@ impl Engine {
                 // Alerts of this message may come after the Get: echo their strings when known.
                 let alerted: HashMap<String, String> =
                     s.datastores.iter().map(|d| (d.name.clone(), d.alert_target.clone())).collect();
-                let mut di = devinf::server_devinf(&self.config, s.version, &r.msg.header.source.loc_uri, |n| {
+                // CTCaps with FieldLevel only for devices that announce it themselves: libsynthesis
+                // (SyncEvolution) rejects a DevInf whose CTCap has a FieldLevel element.
+                let field_level = !s.field_level_types.is_empty();
+                let source = &r.msg.header.source.loc_uri;
+                let mut di = devinf::server_devinf(&self.config, s.version, source, field_level, |n| {
                     alerted.get(n).cloned().unwrap_or_else(|| n.to_string())
                 });
                 di.dev_id = r.msg.header.source.loc_uri.clone();

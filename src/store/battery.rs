@@ -59,6 +59,7 @@ macro_rules! store_battery {
             guids_list_live_items_in_order,
             parents_list_the_folder_tree,
             replace_deltas_are_logged_and_merged,
+            item_info_and_pieces_without_the_whole,
             staged_objects_append_read_clear,
             large_staged_object_round_trips,
             suspended_sessions_set_get_clear,

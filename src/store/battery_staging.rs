@@ -82,6 +82,22 @@ pub(crate) fn replace_deltas_are_logged_and_merged(s: &dyn Store) {
     assert_eq!(s.changes_since(u, CONTACTS, since).unwrap()[0].delta, d(true, false, false));
 }
 
+pub(crate) fn item_info_and_pieces_without_the_whole(s: &dyn Store) {
+    let u = s.create_user("bob", "x").unwrap().id;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let add = Mutation::Add { parent: Some("p".into()), content_type: "t".into(), data: data.clone() };
+    let g = s.apply(u, CONTACTS, &Origin::Service, &[add]).unwrap()[0].guid().unwrap().to_owned();
+    let info = s.item_info(u, CONTACTS, &g).unwrap().unwrap();
+    assert_eq!((info.size, info.parent.as_deref(), info.content_type.as_str()), (300_000, Some("p"), "t"));
+    let (seq, piece) = s.item_bytes(u, CONTACTS, &g, 100_000, 70_000).unwrap().unwrap();
+    assert_eq!((seq, piece.as_slice()), (info.seq, &data[100_000..170_000]));
+    assert_eq!(s.item_bytes(u, CONTACTS, &g, 299_990, 70_000).unwrap().unwrap().1, &data[299_990..]);
+    assert_eq!(s.item_bytes(u, CONTACTS, &g, 400_000, 10).unwrap().unwrap().1, b"");
+    assert_eq!(s.item_info(u, CONTACTS, "nope").unwrap(), None);
+    assert_eq!(s.item_bytes(u, CONTACTS, "nope", 0, 1).unwrap(), None);
+    assert_eq!(s.item_info(u, "calendar", &g).unwrap(), None, "datastores are apart");
+}
+
 pub(crate) fn staged_objects_append_read_clear(s: &dyn Store) {
     let u = s.create_user("bob", "x").unwrap().id;
     assert_eq!(s.stage_read(u, PHONE, "contacts/1").unwrap(), None);

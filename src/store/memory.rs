@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::store::{
-    Applied, Change, ChangeKind, Commit, Delta, DeviceRecord, ItemRecord, MapUpdate, Mutation, Origin, Store,
+    Applied, Change, ChangeKind, Commit, Delta, DeviceRecord, ItemInfo, ItemRecord, MapUpdate, Mutation, Origin, Store,
     StoreError, StoreResult, SyncAnchor, User, UserId,
 };
 
@@ -280,6 +280,35 @@ impl Store for MemoryStore {
 
     fn current_seq(&self, user: UserId) -> StoreResult<u64> {
         Ok(self.lock()?.users.get(&user).map_or(0, |u| u.seq))
+    }
+
+    fn item_info(&self, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemInfo>> {
+        let state = self.lock()?;
+        let it = state.users.get(&user).and_then(|u| u.items.get(datastore)).and_then(|items| items.get(guid));
+        Ok(it.map(|it| ItemInfo {
+            guid: it.guid.clone(),
+            parent: it.parent.clone(),
+            content_type: it.content_type.clone(),
+            size: it.data.len() as u64,
+            seq: it.seq,
+        }))
+    }
+
+    fn item_bytes(
+        &self,
+        user: UserId,
+        datastore: &str,
+        guid: &str,
+        offset: u64,
+        len: usize,
+    ) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let state = self.lock()?;
+        let it = state.users.get(&user).and_then(|u| u.items.get(datastore)).and_then(|items| items.get(guid));
+        Ok(it.map(|it| {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(it.data.len());
+            let end = start.saturating_add(len).min(it.data.len());
+            (it.seq, it.data[start..end].to_vec())
+        }))
     }
 
     fn changes_since(&self, user: UserId, datastore: &str, since: u64) -> StoreResult<Vec<Change>> {

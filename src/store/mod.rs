@@ -54,6 +54,17 @@ pub struct ItemRecord {
     pub seq: u64,
 }
 
+/// An item without its content ([`Store::item_info`]): enough to decide how to send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemInfo {
+    pub guid: String,
+    pub parent: Option<String>,
+    pub content_type: String,
+    /// Length of the content in bytes.
+    pub size: u64,
+    pub seq: u64,
+}
+
 /// The kind of a change in the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChangeKind {
@@ -245,6 +256,19 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // Items and the change log.
     fn item(&self, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemRecord>>;
+    /// An item's details without its content.
+    fn item_info(&self, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemInfo>>;
+    /// Up to `len` bytes of an item's content from `offset` (fewer at the end, none past it),
+    /// with the item's seq (a caller reading in pieces sees when the item changed in between),
+    /// without reading the rest: large objects are sent from the store a chunk at a time.
+    fn item_bytes(
+        &self,
+        user: UserId,
+        datastore: &str,
+        guid: &str,
+        offset: u64,
+        len: usize,
+    ) -> StoreResult<Option<(u64, Vec<u8>)>>;
     /// All live items of a datastore, in GUID order.
     fn items(&self, user: UserId, datastore: &str) -> StoreResult<Vec<ItemRecord>>;
     /// The user's current change sequence number (0 when nothing happened yet).

@@ -8,7 +8,9 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::Context;
 use crate::store::memory::guid_from_seq;
-use crate::store::{Applied, Change, ChangeKind, Delta, ItemRecord, Mutation, Origin, StoreError, StoreResult, UserId};
+use crate::store::{
+    Applied, Change, ChangeKind, Delta, ItemInfo, ItemRecord, Mutation, Origin, StoreError, StoreResult, UserId,
+};
 
 pub(super) fn item(tx: &Transaction<'_>, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemRecord>> {
     tx.prepare_cached(
@@ -17,6 +19,59 @@ pub(super) fn item(tx: &Transaction<'_>, user: UserId, datastore: &str, guid: &s
     )
     .and_then(|mut stmt| stmt.query_row(params![user.0, datastore, guid], item_row).optional())
     .context("reading an item")
+}
+
+pub(super) fn item_info(
+    tx: &Transaction<'_>,
+    user: UserId,
+    datastore: &str,
+    guid: &str,
+) -> StoreResult<Option<ItemInfo>> {
+    // length() of a BLOB comes from the record header: the content is not read.
+    tx.prepare_cached(
+        "SELECT guid, parent_guid, content_type, length(data), seq FROM items
+         WHERE user_id = ?1 AND datastore = ?2 AND guid = ?3",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![user.0, datastore, guid], |row| {
+            Ok(ItemInfo {
+                guid: row.get(0)?,
+                parent: row.get(1)?,
+                content_type: row.get(2)?,
+                size: row.get(3)?,
+                seq: row.get(4)?,
+            })
+        })
+        .optional()
+    })
+    .context("reading an item's details")
+}
+
+/// A piece of an item's content through SQLite's incremental BLOB I/O (only the pages the piece
+/// lies on are read).
+pub(super) fn item_bytes(
+    tx: &Transaction<'_>,
+    user: UserId,
+    datastore: &str,
+    guid: &str,
+    offset: u64,
+    len: usize,
+) -> StoreResult<Option<(u64, Vec<u8>)>> {
+    let found: Option<(i64, u64)> = tx
+        .prepare_cached("SELECT rowid, seq FROM items WHERE user_id = ?1 AND datastore = ?2 AND guid = ?3")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![user.0, datastore, guid], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+        })
+        .context("finding an item")?;
+    let Some((rowid, seq)) = found else { return Ok(None) };
+    let blob = tx.blob_open(rusqlite::MAIN_DB, "items", "data", rowid, true).context("opening an item's content")?;
+    let size = blob.len() as u64;
+    let start = offset.min(size);
+    let n = usize::try_from((size - start).min(len as u64)).unwrap_or(len);
+    let mut buf = vec![0u8; n];
+    // `start` ≤ size, which is an i32-sized BLOB length.
+    blob.read_at_exact(&mut buf, start as usize).context("reading an item's content")?;
+    Ok(Some((seq, buf)))
 }
 
 pub(super) fn items(tx: &Transaction<'_>, user: UserId, datastore: &str) -> StoreResult<Vec<ItemRecord>> {

@@ -27,8 +27,8 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::store::{
-    Applied, Change, Commit, DeviceRecord, ItemRecord, Mutation, Origin, Store, StoreError, StoreResult, SyncAnchor,
-    User, UserId,
+    Applied, Change, Commit, DeviceRecord, ItemInfo, ItemRecord, Mutation, Origin, Store, StoreError, StoreResult,
+    SyncAnchor, User, UserId,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -160,6 +160,21 @@ impl Store for SqliteStore {
 
     fn item(&self, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemRecord>> {
         self.read(|tx| items::item(tx, user, datastore, guid))
+    }
+
+    fn item_info(&self, user: UserId, datastore: &str, guid: &str) -> StoreResult<Option<ItemInfo>> {
+        self.read(|tx| items::item_info(tx, user, datastore, guid))
+    }
+
+    fn item_bytes(
+        &self,
+        user: UserId,
+        datastore: &str,
+        guid: &str,
+        offset: u64,
+        len: usize,
+    ) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.read(|tx| items::item_bytes(tx, user, datastore, guid, offset, len))
     }
 
     fn items(&self, user: UserId, datastore: &str) -> StoreResult<Vec<ItemRecord>> {
