@@ -17,6 +17,7 @@
 //! ```
 
 mod api;
+pub mod push;
 mod drain;
 mod http;
 mod sessions;
