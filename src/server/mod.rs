@@ -17,9 +17,9 @@
 //! ```
 
 mod api;
-pub mod push;
 mod drain;
 mod http;
+pub mod push;
 mod sessions;
 mod sync;
 mod user_locks;

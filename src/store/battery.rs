@@ -64,6 +64,10 @@ macro_rules! store_battery {
             large_staged_object_round_trips,
             suspended_sessions_set_get_clear,
         );
+        $crate::store::battery::store_battery!(@alerts $make;
+            device_prefs_and_schedules,
+            alert_queue_lifecycle,
+        );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -71,6 +75,15 @@ macro_rules! store_battery {
             fn $check() {
                 let fixture = ($make)();
                 $crate::store::battery::$check(&*fixture);
+            }
+        )*
+    };
+    (@alerts $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let fixture = ($make)();
+                $crate::store::battery_alerts::$check(&*fixture);
             }
         )*
     };

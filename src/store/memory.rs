@@ -41,7 +41,7 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
+    pub(super) fn lock(&self) -> StoreResult<MutexGuard<'_, State>> {
         // A poisoned lock means a panic while the state was being changed: refuse to go on
         // rather than serve state that may be half-updated.
         self.state.lock().map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
@@ -67,10 +67,25 @@ pub(crate) fn guid_from_seq(mut seq: u64) -> String {
 
 /// Whole state of the store.
 #[derive(Debug, Default)]
-struct State {
+pub(super) struct State {
     /// Last user id handed out; ids are never reused.
     last_user_id: i64,
     users: BTreeMap<UserId, UserState>,
+    /// Server-initiated sync (memory_alerts.rs): preferences and the alert queue.
+    pub(super) notify: crate::store::memory_alerts::NotifyState,
+}
+
+impl State {
+    /// The name of a user, if it exists.
+    pub(super) fn user_name(&self, user: UserId) -> Option<String> {
+        self.users.get(&user).map(|u| u.user.name.clone())
+    }
+
+    /// Makes sure the user has a record of the device (as a device's first sync would).
+    pub(super) fn ensure_device(&mut self, user: UserId, device_id: &str) -> StoreResult<()> {
+        self.user_mut(user)?.device_mut(device_id);
+        Ok(())
+    }
 }
 
 /// Everything that belongs to one user.
@@ -240,6 +255,7 @@ impl Store for MemoryStore {
         let mut state = self.lock()?;
         let id = state.user_by_name_mut(name)?.user.id;
         state.users.remove(&id);
+        state.notify.forget(id, None);
         Ok(())
     }
 
@@ -263,6 +279,7 @@ impl Store for MemoryStore {
     fn delete_device(&self, user: UserId, device_id: &str) -> StoreResult<()> {
         let mut state = self.lock()?;
         state.user_mut(user)?.devices.remove(device_id);
+        state.notify.forget(user, Some(device_id));
         Ok(())
     }
 

@@ -8,11 +8,15 @@
 //!
 //! Must not know about SyncML messages or the codec: it stores bytes and strings.
 
+pub mod alerts;
 pub mod memory;
+mod memory_alerts;
 pub mod sqlite;
 
 #[cfg(test)]
 pub(crate) mod battery;
+#[cfg(test)]
+pub(crate) mod battery_alerts;
 #[cfg(test)]
 pub(crate) mod battery_staging;
 
@@ -237,7 +241,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The persistent state of the gateway. Implementations are shared between threads; every
 /// method is one atomic operation (one transaction).
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: alerts::AlertStore + Send + Sync + fmt::Debug {
     // Users.
     fn create_user(&self, name: &str, secret: &str) -> StoreResult<User>;
     fn user_by_name(&self, name: &str) -> StoreResult<Option<User>>;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../../schemas/sql/0001_init.sql")),
     ("0002_staging_and_suspend", include_str!("../../../schemas/sql/0002_staging_and_suspend.sql")),
     ("0003_change_delta", include_str!("../../../schemas/sql/0003_change_delta.sql")),
+    ("0004_notify", include_str!("../../../schemas/sql/0004_notify.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -14,6 +14,7 @@
 //! Must not know about SyncML: it stores bytes and strings.
 
 mod accounts;
+mod alerts;
 mod items;
 mod migrate;
 mod staging;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::store::alerts::{AlertRecord, AlertStore, NewAlert, PrefsRecord};
 use crate::store::{
     Applied, Change, Commit, DeviceRecord, ItemInfo, ItemRecord, Mutation, Origin, Store, StoreError, StoreResult,
     SyncAnchor, User, UserId,
@@ -264,3 +266,63 @@ impl<T> Context<T> for rusqlite::Result<T> {
 
 #[cfg(test)]
 mod tests;
+
+impl AlertStore for SqliteStore {
+    fn device_prefs(&self, user: UserId, device_id: &str) -> StoreResult<Option<PrefsRecord>> {
+        self.read(|tx| alerts::device_prefs(tx, user, device_id))
+    }
+
+    fn set_device_prefs(
+        &self,
+        user: UserId,
+        device_id: &str,
+        prefs: Option<&str>,
+        next_run: Option<i64>,
+    ) -> StoreResult<()> {
+        self.write(|tx| alerts::set_device_prefs(tx, user, device_id, prefs, next_run))
+    }
+
+    fn user_device_prefs(&self, user: UserId) -> StoreResult<Vec<PrefsRecord>> {
+        self.read(|tx| alerts::user_device_prefs(tx, user))
+    }
+
+    fn set_next_run(&self, user: UserId, device_id: &str, next_run: Option<i64>) -> StoreResult<()> {
+        self.write(|tx| alerts::set_next_run(tx, user, device_id, next_run))
+    }
+
+    fn due_schedules(&self, now: i64) -> StoreResult<Vec<PrefsRecord>> {
+        self.read(|tx| alerts::due_schedules(tx, now))
+    }
+
+    fn next_schedule(&self) -> StoreResult<Option<i64>> {
+        self.read(alerts::next_schedule)
+    }
+
+    fn enqueue_alert(&self, alert: &NewAlert) -> StoreResult<i64> {
+        self.write(|tx| alerts::enqueue_alert(tx, alert))
+    }
+
+    fn pending_alert(&self, user: UserId, device_id: &str) -> StoreResult<Option<AlertRecord>> {
+        self.read(|tx| alerts::pending_alert(tx, user, device_id))
+    }
+
+    fn update_alert(&self, alert: &AlertRecord) -> StoreResult<()> {
+        self.write(|tx| alerts::update_alert(tx, alert))
+    }
+
+    fn due_alerts(&self, now: i64, limit: usize) -> StoreResult<Vec<AlertRecord>> {
+        self.read(|tx| alerts::due_alerts(tx, now, limit))
+    }
+
+    fn next_alert_due(&self) -> StoreResult<Option<i64>> {
+        self.read(alerts::next_alert_due)
+    }
+
+    fn device_alerts(&self, user: UserId, device_id: &str, since: i64) -> StoreResult<Vec<AlertRecord>> {
+        self.read(|tx| alerts::device_alerts(tx, user, device_id, since))
+    }
+
+    fn settle_inflight_alerts(&self) -> StoreResult<usize> {
+        self.write(alerts::settle_inflight_alerts)
+    }
+}

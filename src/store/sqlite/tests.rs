@@ -83,7 +83,7 @@ fn two_stores_on_one_file_take_turns() {
 
 #[test]
 fn the_schema_version_is_recorded() {
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(user_version(&store.lock()), i64::from(SCHEMA_VERSION));
     let dir = TempDir::new();
@@ -110,7 +110,7 @@ fn a_version_1_database_is_upgraded_keeping_its_data() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&store.lock()), 3);
+    assert_eq!(user_version(&store.lock()), 4);
     let bob = store.user_by_name("bob").unwrap().expect("bob survives the upgrade").id;
     assert_eq!(store.stage_append(bob, "phone", "k", 0, b"v").unwrap(), 1);
     // A Replace logged before deltas existed changed the whole item.
