@@ -9,4 +9,7 @@
 //! in `server`; this module only builds, parses and checks notifications.
 
 pub mod legacy;
+pub mod policy;
+pub mod prefs;
 pub mod san;
+pub mod schedule;

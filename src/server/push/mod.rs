@@ -10,44 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::{Deserialize, Serialize};
-
-/// A push channel, as device preferences and the operator policy name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// `GET /notify` held open by the device on the gateway.
-    Longpoll,
-    /// An HTTP POST to the operator's push service.
-    Webhook,
-    /// WAP Push over SMS through Kannel.
-    Sms,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Longpoll => "longpoll",
-            Channel::Webhook => "webhook",
-            Channel::Sms => "sms",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Channel> {
-        match text {
-            "longpoll" => Some(Channel::Longpoll),
-            "webhook" => Some(Channel::Webhook),
-            "sms" => Some(Channel::Sms),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::notify::prefs::Channel;
 
 /// One notification to deliver.
 #[derive(Clone, Debug, PartialEq, Eq)]
