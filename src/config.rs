@@ -42,6 +42,41 @@ pub struct Config {
     pub log: String,
     /// The service API under `/api/v1`.
     pub api: ApiConfig,
+    /// Server-initiated sync: notifications, their policy and channels.
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]`: server-initiated, automatic and scheduled sync (`server::notifier`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Alert devices at all (their preferences say which and how).
+    pub enabled: bool,
+    /// The server identifier written in notifications (libsynthesis wants it to be part of the
+    /// URL it syncs with).
+    pub server_id: String,
+    /// A long-poll with nothing to deliver is answered 204 after this long; the device asks
+    /// again (that keeps NAT bindings alive).
+    pub longpoll_heartbeat_secs: u64,
+    /// Deliveries failing for a passing reason are tried this often.
+    pub max_attempts: u32,
+    /// The operator's policy.
+    pub policy: crate::notify::policy::Policy,
+    /// The webhook channel.
+    pub webhook: crate::server::push::webhook::WebhookConfig,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            enabled: true,
+            server_id: "syncgate".into(),
+            longpoll_heartbeat_secs: 25,
+            max_attempts: 8,
+            policy: Default::default(),
+            webhook: Default::default(),
+        }
+    }
 }
 
 /// The service API (JSON under `/api/v1`, `server::api`).
@@ -91,6 +126,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             log: "info".into(),
             api: ApiConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -134,6 +170,10 @@ impl Config {
         }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1".into());
+        }
+        self.notify.policy.check().map_err(|e| format!("notify.policy: {e}"))?;
+        if self.notify.server_id.is_empty() || self.notify.server_id.len() > 255 {
+            return Err("notify.server_id must be 1 to 255 bytes".into());
         }
         Ok(())
     }

@@ -122,23 +122,58 @@ impl HttpClient {
     /// closed in the meantime is reopened and the request sent once more (SyncML servers answer
     /// a resent message from their cache, PROTOCOL.md §1.1).
     pub async fn post(&mut self, url: &Url, content_type: &str, body: Vec<u8>) -> Result<Response, TransportError> {
+        self.post_with_headers(url, content_type, body, &[]).await
+    }
+
+    /// [`HttpClient::post`] with extra request headers.
+    pub async fn post_with_headers(
+        &mut self,
+        url: &Url,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, TransportError> {
+        self.request(hyper::Method::POST, url, Some(content_type), body, headers).await
+    }
+
+    /// Any request; reopens a connection the server closed in the meantime and sends once more.
+    pub async fn request(
+        &mut self,
+        method: hyper::Method,
+        url: &Url,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, TransportError> {
         let body = Bytes::from(body);
-        match self.try_post(url, content_type, body.clone()).await {
-            Err(TransportError::Http(_)) if self.conn.is_none() => self.try_post(url, content_type, body).await,
+        match self.try_request(method.clone(), url, content_type, body.clone(), headers).await {
+            Err(TransportError::Http(_)) if self.conn.is_none() => {
+                self.try_request(method, url, content_type, body, headers).await
+            }
             other => other,
         }
     }
 
-    async fn try_post(&mut self, url: &Url, content_type: &str, body: Bytes) -> Result<Response, TransportError> {
+    async fn try_request(
+        &mut self,
+        method: hyper::Method,
+        url: &Url,
+        content_type: Option<&str>,
+        body: Bytes,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, TransportError> {
         let authority = url.authority();
         let mut sender = match self.conn.take() {
             Some((a, s)) if a == authority && !s.is_closed() => s,
             _ => self.connect(&authority).await?,
         };
-        let mut request = Request::post(&url.target)
-            .header(HOST, &authority)
-            .header(CONTENT_TYPE, content_type)
-            .header(CONTENT_LENGTH, body.len());
+        let mut request = Request::builder().method(method).uri(&url.target).header(HOST, &authority);
+        if let Some(ct) = content_type {
+            request = request.header(CONTENT_TYPE, ct).header(CONTENT_LENGTH, body.len());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(ua) = &self.user_agent {
             request = request.header(USER_AGENT, ua);
         }

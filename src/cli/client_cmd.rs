@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::client::driver::{self, load_state, save_state};
-use crate::client::{AuthKind, ClientConfig, DatastoreSpec, FolderLocal, Outcome, SyncMode};
+use crate::client::{AuthKind, ClientConfig, DatastoreSpec, FolderLocal, Outcome, Report, SyncMode};
 use crate::codec::Encoding;
 use crate::transport::HttpClient;
 
@@ -80,6 +80,23 @@ pub enum ClientCommand {
         #[arg(long)]
         no_resume: bool,
     },
+    /// Wait for the server's notifications on its long-poll channel (GET /notify); check each
+    /// one's digest and sync the datastores it names (those given here when it names none).
+    /// Prints one JSON line per notification.
+    Wait {
+        /// The datastores this device syncs, e.g. messages content.
+        #[arg(required = true)]
+        datastores: Vec<String>,
+        /// Stop after this many notifications (default: wait forever).
+        #[arg(long)]
+        count: Option<u32>,
+        /// The long-poll URL (default: the sync URL's host with path /notify?device=ID).
+        #[arg(long)]
+        notify_url: Option<String>,
+        /// Act on notifications whose digest does not match (default: refuse them).
+        #[arg(long)]
+        accept_unverified: bool,
+    },
 }
 
 /// The content type a datastore's items have unless told otherwise.
@@ -95,19 +112,14 @@ pub fn default_type(datastore: &str) -> &'static str {
 }
 
 pub fn run(args: ClientArgs) -> Result<(), String> {
-    let ClientCommand::Sync { datastores, mode, content_type, json, no_resume } = &args.command;
-    let mode = SyncMode::parse(mode).ok_or_else(|| format!("unknown mode {mode:?}"))?;
-    let auth = match args.auth.as_str() {
-        "md5" => AuthKind::Md5,
-        "basic" => AuthKind::Basic,
-        other => return Err(format!("unknown auth {other:?} (md5 or basic)")),
+    let (datastores, mode, content_type, json, no_resume) = match &args.command {
+        ClientCommand::Sync { datastores, mode, content_type, json, no_resume } => {
+            (datastores, mode.as_str(), content_type, *json, *no_resume)
+        }
+        ClientCommand::Wait { .. } => return wait(&args),
     };
-    let mut cfg = ClientConfig::new(&args.device, &args.user, &args.password);
-    cfg.auth = auth;
-    cfg.encoding = if args.xml { Encoding::Xml } else { Encoding::Wbxml };
-    cfg.max_msg_size = args.max_msg_size;
-    cfg.max_obj_size = args.max_obj_size;
-    cfg.suspend_after = args.suspend_after;
+    let mode = SyncMode::parse(mode).ok_or_else(|| format!("unknown mode {mode:?}"))?;
+    let cfg = client_config(&args)?;
     let mut types = BTreeMap::new();
     let specs: Vec<DatastoreSpec> = datastores
         .iter()
@@ -132,19 +144,8 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
         args.dump.as_deref(),
     ))?;
     save_state(&args.state, &state)?;
-    if *json {
-        let out = serde_json::json!({
-            "outcome": match &report.outcome { Outcome::Ok => "ok".to_string(), Outcome::Suspended => "suspended".into(), Outcome::Failed(w) => format!("failed: {w}") },
-            "messages": report.messages,
-            "datastores": report.datastores.iter().map(|d| serde_json::json!({
-                "name": d.name,
-                "mode": d.mode.map(SyncMode::as_str),
-                "alert_status": d.alert_status,
-                "sent": {"added": d.sent_added, "replaced": d.sent_replaced, "deleted": d.sent_deleted, "moved": d.sent_moved, "failed": d.sent_failed},
-                "received": {"added": d.received_added, "replaced": d.received_replaced, "deleted": d.received_deleted, "moved": d.received_moved},
-            })).collect::<Vec<_>>(),
-        });
-        println!("{out}");
+    if json {
+        println!("{}", report_json(&report));
     } else {
         for d in &report.datastores {
             println!(
@@ -170,4 +171,117 @@ pub fn run(args: ClientArgs) -> Result<(), String> {
         }
         Outcome::Failed(why) => Err(format!("sync failed: {why}")),
     }
+}
+
+/// The device configuration the options describe.
+fn client_config(args: &ClientArgs) -> Result<ClientConfig, String> {
+    let auth = match args.auth.as_str() {
+        "md5" => AuthKind::Md5,
+        "basic" => AuthKind::Basic,
+        other => return Err(format!("unknown auth {other:?} (md5 or basic)")),
+    };
+    let mut cfg = ClientConfig::new(&args.device, &args.user, &args.password);
+    cfg.auth = auth;
+    cfg.encoding = if args.xml { Encoding::Xml } else { Encoding::Wbxml };
+    cfg.max_msg_size = args.max_msg_size;
+    cfg.max_obj_size = args.max_obj_size;
+    cfg.suspend_after = args.suspend_after;
+    Ok(cfg)
+}
+
+/// A session report as JSON.
+fn report_json(report: &Report) -> serde_json::Value {
+    serde_json::json!({
+        "outcome": match &report.outcome { Outcome::Ok => "ok".to_string(), Outcome::Suspended => "suspended".into(), Outcome::Failed(w) => format!("failed: {w}") },
+        "messages": report.messages,
+        "datastores": report.datastores.iter().map(|d| serde_json::json!({
+            "name": d.name,
+            "mode": d.mode.map(SyncMode::as_str),
+            "alert_status": d.alert_status,
+            "sent": {"added": d.sent_added, "replaced": d.sent_replaced, "deleted": d.sent_deleted, "moved": d.sent_moved, "failed": d.sent_failed},
+            "received": {"added": d.received_added, "replaced": d.received_replaced, "deleted": d.received_deleted, "moved": d.received_moved},
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `syncgate client … wait`: long-poll, check, sync, print; again.
+fn wait(args: &ClientArgs) -> Result<(), String> {
+    let ClientCommand::Wait { datastores, count, notify_url, accept_unverified } = &args.command else {
+        return Err("not a wait command".into());
+    };
+    let cfg = client_config(args)?;
+    let url = match notify_url {
+        Some(u) => crate::transport::Url::parse(u),
+        None => crate::client::wait::notify_url(&args.url, &args.device),
+    }
+    .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        // Longer than any heartbeat the gateway may use.
+        let mut poll_http =
+            HttpClient::new(Duration::from_secs(args.timeout.max(120))).with_user_agent("syncgate-client");
+        let mut sync_http = HttpClient::new(Duration::from_secs(args.timeout)).with_user_agent("syncgate-client");
+        let mut seen = 0u32;
+        while count.is_none_or(|c| seen < c) {
+            let bytes = match crate::client::wait::poll(&mut poll_http, &url, &args.user, &args.password).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(e) => {
+                    eprintln!("{e}; polling again in 2 s");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            let received_ms = driver::unix_now_ms();
+            seen += 1;
+            let mut state = load_state(&args.state)?;
+            let received = match crate::client::wait::check(&bytes, &args.user, &args.password, state.nonce.as_deref())
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "event": "notification", "received_ms": received_ms, "error": e })
+                    );
+                    continue;
+                }
+            };
+            let asked: Vec<String> = received.san.syncs.iter().map(|s| s.server_uri.clone()).collect();
+            let names: Vec<String> = if asked.is_empty() {
+                datastores.clone()
+            } else {
+                datastores.iter().filter(|d| asked.contains(d)).cloned().collect()
+            };
+            let act = (received.verified || *accept_unverified) && !names.is_empty();
+            let mut line = serde_json::json!({
+                "event": "notification",
+                "received_ms": received_ms,
+                "verified": received.verified,
+                "server_id": received.san.server_id,
+                "datastores": asked,
+                "acted": act,
+            });
+            if !act {
+                eprintln!("notification not acted on (verified: {}, datastores {asked:?})", received.verified);
+                println!("{line}");
+                continue;
+            }
+            let mut types = BTreeMap::new();
+            let specs: Vec<DatastoreSpec> = names
+                .iter()
+                .map(|name| {
+                    let ct = default_type(name).to_string();
+                    types.insert(name.clone(), ct.clone());
+                    DatastoreSpec::new(name, &ct, SyncMode::TwoWay)
+                })
+                .collect();
+            let mut local = FolderLocal::new(&args.state.join("data"), types);
+            let report =
+                driver::sync(&mut sync_http, cfg.clone(), &args.url, specs, &mut state, &mut local, |_| {}).await?;
+            save_state(&args.state, &state)?;
+            line["sync"] = report_json(&report);
+            println!("{line}");
+        }
+        Ok(())
+    })
 }

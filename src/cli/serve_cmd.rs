@@ -10,7 +10,6 @@ use clap::Args;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::server::{self, Server};
 use crate::store::sqlite::SqliteStore;
 
@@ -66,7 +65,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     init_logging(&config.log)?;
     tracing::info!("starting: {config}");
-    let engine = Engine::new(Arc::new(store), config.engine.clone());
+    let store: Arc<dyn crate::store::Store> = Arc::new(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,7 +75,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         // Watch the signals before announcing the address, so that a signal right after the
         // announcement already stops the server gracefully.
         let shutdown = server::shutdown_signal().map_err(|e| format!("cannot watch signals: {e}"))?;
-        let server = Server::bind(config, engine).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let clock = Arc::new(server::notifier::SystemClock);
+        let server = Server::bind_notifying(config, store, clock)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         server.run(shutdown).await.map_err(|e| format!("server failed: {e}"))
     });
     // Blocking tasks left over (an engine call that outlived the grace period) are not waited for.

@@ -10,7 +10,9 @@
 //! - `local`: the device's data ([`LocalStore`]: in memory or a folder of files);
 //! - `state`: what a device remembers between sessions (anchors, digests, nonce);
 //! - `driver`: the I/O loop: sends the session's messages over HTTP (`crate::transport`), and
-//!   the state folder of `syncgate client`.
+//!   the state folder of `syncgate client`;
+//! - `wait`: server-initiated sync on the device side: the long-poll for notifications and
+//!   checking their digest.
 
 pub mod driver;
 mod incoming;
@@ -19,6 +21,7 @@ mod outgoing;
 pub mod session;
 pub mod state;
 mod types;
+pub mod wait;
 
 pub use local::{FolderLocal, LocalItem, LocalStore, MemoryLocal};
 pub use session::{

@@ -179,6 +179,15 @@ impl San {
         Ok(out)
     }
 
+    /// [`San::encode`] signed with `B64(H(identity ":" password))` given already hashed (see
+    /// [`digest_hashed`]).
+    pub fn encode_hashed(&self, credentials: &str, nonce: &[u8]) -> Result<Vec<u8>, SanError> {
+        let mut out = self.encode(None)?;
+        let (head, notification) = out.split_at_mut(DIGEST_LEN);
+        head.copy_from_slice(&digest_hashed(credentials, nonce, notification));
+        Ok(out)
+    }
+
     /// Reads a notification and the digest it carries (unchecked; see [`verify`]). Never
     /// panics; a short or malformed input is an error naming the field and byte offset.
     pub fn decode(bytes: &[u8]) -> Result<(San, SanDigest), SanError> {
@@ -361,6 +370,13 @@ impl fmt::Debug for SanSecret<'_> {
 pub fn digest(identity: &str, password: &str, nonce: &[u8], notification: &[u8]) -> [u8; DIGEST_LEN] {
     let credentials =
         BASE64.encode(Md5::new().chain_update(identity).chain_update(":").chain_update(password).finalize());
+    digest_hashed(&credentials, nonce, notification)
+}
+
+/// [`digest`] from `B64(H(identity ":" password))` already computed: a server keeps exactly
+/// that of its users (`auth::md5_secret`), so it can sign a notification with the user's sync
+/// credentials without knowing the password.
+pub fn digest_hashed(credentials: &str, nonce: &[u8], notification: &[u8]) -> [u8; DIGEST_LEN] {
     let body = BASE64.encode(Md5::digest(notification));
     Md5::new()
         .chain_update(credentials)
@@ -495,6 +511,16 @@ mod tests {
             }],
             vendor: vec![],
         }
+    }
+
+    #[test]
+    fn a_stored_md5_secret_signs_like_the_password() {
+        // B64(H("myserver:secret")) is what the gateway keeps for a user "myserver".
+        let hashed = crate::auth::md5_secret("myserver", "secret");
+        assert_eq!(hashed, "omB0yX8rPXDrRcX/DxmvPQ==");
+        let bytes = example().encode_hashed(&hashed, b"nonce123").unwrap();
+        assert_eq!(hex(&bytes[..DIGEST_LEN]), EXAMPLE_DIGEST);
+        assert!(verify(&bytes, &EXAMPLE_SECRET));
     }
 
     fn sync(code: u16, content_type: u32, uri: &str) -> SanSync {

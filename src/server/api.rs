@@ -39,6 +39,8 @@ use super::http::{self, HttpResponse};
 use super::Shared;
 use crate::auth::{constant_time_eq, md5_secret};
 use crate::cpm::service::{ServiceError, States, Storage};
+use crate::notify::prefs::SyncPrefs;
+use crate::server::notifier::{Clock as _, Notifier, SystemClock};
 use crate::store::{StoreError, User};
 
 /// Serves one API request.
@@ -252,6 +254,46 @@ fn route(
             }
             ok(json!({ "device_id": id, "next_sync": "slow" }))
         }
+        (&Method::PUT, ["users", name, "devices", id, "prefs"]) => {
+            let u = user(name)?;
+            let text = std::str::from_utf8(body).map_err(|e| ApiError::Json(e.to_string()))?;
+            let prefs = SyncPrefs::parse(text).map_err(|e| ApiError::Service(ServiceError::Invalid(e.to_string())))?;
+            match &shared.notifier {
+                Some(n) => n.set_prefs(u.id, id, Some(&prefs))?,
+                None => {
+                    let next = Notifier::next_of(&prefs, SystemClock.now_ms());
+                    store.set_device_prefs(u.id, id, Some(&prefs.to_json()), next)?;
+                }
+            }
+            let rec = store.device_prefs(u.id, id)?;
+            ok(json!({ "device_id": id, "prefs": prefs, "next_run": rec.and_then(|r| r.next_run) }))
+        }
+        (&Method::GET, ["users", name, "devices", id, "prefs"]) => {
+            let u = user(name)?;
+            let rec =
+                store.device_prefs(u.id, id)?.ok_or_else(|| ServiceError::NotFound(format!("preferences of {id}")))?;
+            let prefs: Value = serde_json::from_str(&rec.prefs).unwrap_or(Value::Null);
+            ok(json!({ "device_id": id, "prefs": prefs, "next_run": rec.next_run }))
+        }
+        (&Method::DELETE, ["users", name, "devices", id, "prefs"]) => {
+            let u = user(name)?;
+            store.device_prefs(u.id, id)?.ok_or_else(|| ServiceError::NotFound(format!("preferences of {id}")))?;
+            store.set_device_prefs(u.id, id, None, None)?;
+            ok(json!({ "device_id": id, "prefs": null }))
+        }
+        (&Method::GET, ["users", name, "devices", id, "alerts"]) => {
+            let u = user(name)?;
+            let alerts: Vec<Value> = store
+                .device_alerts(u.id, id, 0)?
+                .into_iter()
+                .map(|a| {
+                    json!({ "id": a.id, "datastores": a.datastores, "reason": a.reason, "created": a.created,
+                            "due": a.due, "state": a.state.as_str(), "attempts": a.attempts, "sent": a.sent,
+                            "error": a.error })
+                })
+                .collect();
+            ok(json!({ "device_id": id, "alerts": alerts }))
+        }
         (_, ["users", name, area, rest @ ..]) if matches!(*area, "messages" | "content") => {
             let u = user(name)?;
             let datastore = if *area == "messages" {
@@ -319,7 +361,7 @@ fn route(
 }
 
 /// `%2F` and friends in a path segment.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

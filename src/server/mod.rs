@@ -19,6 +19,9 @@
 mod api;
 mod drain;
 mod http;
+pub mod notifier;
+#[cfg(test)]
+mod notifier_tests;
 pub mod push;
 mod sessions;
 mod sync;
@@ -73,6 +76,8 @@ struct Shared {
     user_locks: UserLocks,
     /// Set once a stop was asked for ([`drain`]).
     drain: drain::Drain,
+    /// Server-initiated sync, when enabled ([`notifier`]).
+    notifier: Option<Arc<notifier::Notifier>>,
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -107,6 +112,43 @@ pub fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
 impl Server {
     /// Binds the listening socket (`127.0.0.1:0` picks a free port: see [`Server::local_addr`]).
     pub async fn bind(config: Config, engine: Engine) -> io::Result<Server> {
+        Server::bind_with(config, engine, None).await
+    }
+
+    /// Binds a gateway over `store` with server-initiated sync as `config.notify` says: the
+    /// engine works on a store that tells the notifier of every committed change.
+    pub async fn bind_notifying(
+        config: Config,
+        store: Arc<dyn crate::store::Store>,
+        clock: Arc<dyn notifier::Clock>,
+    ) -> io::Result<Server> {
+        if !config.notify.enabled {
+            return Server::bind(config.clone(), Engine::new(store, config.engine)).await;
+        }
+        let (observed, events) = notifier::observe(store);
+        let engine = Engine::new(observed.clone(), config.engine.clone());
+        let longpoll = Arc::new(push::longpoll::LongPoll::default());
+        let mut enablers: Vec<Arc<dyn push::PushEnabler>> =
+            vec![Arc::new(push::longpoll::LongPollEnabler(longpoll.clone()))];
+        if config.notify.webhook.secret.is_some() {
+            enablers.push(Arc::new(push::webhook::WebhookEnabler::new(config.notify.webhook.clone())));
+        }
+        let settings = notifier::NotifierSettings {
+            server_id: config.notify.server_id.clone(),
+            policy: config.notify.policy.clone(),
+            max_attempts: config.notify.max_attempts,
+            datastores: config.engine.datastores.clone(),
+        };
+        let n = notifier::Notifier::new(observed, settings, enablers, longpoll, clock);
+        n.start_events(events);
+        Server::bind_with(config, engine, Some(n)).await
+    }
+
+    async fn bind_with(
+        config: Config,
+        engine: Engine,
+        notifier: Option<Arc<notifier::Notifier>>,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let sessions = Sessions::new(Duration::from_secs(config.session_timeout_secs), config.max_sessions);
@@ -119,6 +161,7 @@ impl Server {
                 sessions,
                 user_locks: UserLocks::new(),
                 drain: Default::default(),
+                notifier,
             }),
         })
     }
@@ -134,6 +177,7 @@ impl Server {
         info!("listening on http://{local_addr} (sync endpoint {})", shared.config.sync_path);
         let (stop, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_sessions(shared.clone()));
+        let dispatcher = shared.notifier.clone().map(|n| tokio::spawn(n.run(stopped.clone())));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
@@ -174,6 +218,9 @@ impl Server {
             connections.abort_all();
         }
         sweeper.abort();
+        if let Some(d) = dispatcher {
+            d.abort();
+        }
         info!("stopped");
         Ok(())
     }
@@ -223,6 +270,9 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr,
     }
     if path == "/api/v1" || path.starts_with("/api/v1/") {
         return api::handle(shared, req).await;
+    }
+    if path == "/notify" {
+        return push::longpoll::handle(shared, req).await;
     }
     if path == "/healthz" {
         return match *req.method() {

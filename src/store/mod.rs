@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod memory;
 mod memory_alerts;
+pub mod observed;
 pub mod sqlite;
 
 #[cfg(test)]

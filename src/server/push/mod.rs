@@ -10,6 +10,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod longpoll;
+pub mod webhook;
+
 pub use crate::notify::prefs::Channel;
 
 /// One notification to deliver.
