@@ -64,6 +64,8 @@ pub struct NotifyConfig {
     pub policy: crate::notify::policy::Policy,
     /// The webhook channel.
     pub webhook: crate::server::push::webhook::WebhookConfig,
+    /// The SMS channel (WAP Push through Kannel's smsbox); used once `username` is set.
+    pub sms: crate::server::push::kannel::KannelConfig,
 }
 
 impl Default for NotifyConfig {
@@ -75,6 +77,7 @@ impl Default for NotifyConfig {
             max_attempts: 8,
             policy: Default::default(),
             webhook: Default::default(),
+            sms: Default::default(),
         }
     }
 }
@@ -174,6 +177,10 @@ impl Config {
         self.notify.policy.check().map_err(|e| format!("notify.policy: {e}"))?;
         if self.notify.server_id.is_empty() || self.notify.server_id.len() > 255 {
             return Err("notify.server_id must be 1 to 255 bytes".into());
+        }
+        if !self.notify.sms.username.is_empty() {
+            crate::server::push::kannel::KannelEnabler::new(self.notify.sms.clone())
+                .map_err(|e| format!("notify.sms: {e}"))?;
         }
         Ok(())
     }

@@ -9,7 +9,8 @@
 //! - [`store`]: the `Store` trait (users, devices, items, change log, anchors, maps); SQLite and memory backends.
 //! - [`load`]: the load generator (`syncgate load`): many simulated devices, latency and
 //!   throughput, the server's CPU and memory.
-//! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form.
+//! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form;
+//!   their WAP Push over SMS framing.
 //! - [`cpm`]: the message storage: folder/file/e-mail data objects and the service's operations
 //!   on a user's folders, files and messages.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).

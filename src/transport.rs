@@ -4,7 +4,9 @@
 //!
 //! One [`HttpClient`] keeps one HTTP/1.1 keep-alive connection (per host and port, as a real
 //! handset does) and reconnects when the server closed it. Plain `http://` only for now;
-//! an `https://` URL is refused with a clear error.
+//! an `https://` URL is refused with a clear error. Besides POST it can GET, for HTTP
+//! interfaces driven by query strings (Kannel's `sendsms`, `server::push::kannel`) and the
+//! long-poll of notifications.
 
 use std::time::Duration;
 
@@ -123,6 +125,12 @@ impl HttpClient {
     /// a resent message from their cache, PROTOCOL.md §1.1).
     pub async fn post(&mut self, url: &Url, content_type: &str, body: Vec<u8>) -> Result<Response, TransportError> {
         self.post_with_headers(url, content_type, body, &[]).await
+    }
+
+    /// GETs `url` (path and query as given) and reads the whole answer; like [`post`](Self::post),
+    /// a connection the server closed in the meantime is reopened and the request sent once more.
+    pub async fn get(&mut self, url: &Url) -> Result<Response, TransportError> {
+        self.request(hyper::Method::GET, url, None, Vec::new(), &[]).await
     }
 
     /// [`HttpClient::post`] with extra request headers.
@@ -271,6 +279,31 @@ mod tests {
             assert_eq!(accepts.load(std::sync::atomic::Ordering::SeqCst), 1, "one keep-alive connection");
             let closed = Url::parse("http://127.0.0.1:1/sync").unwrap();
             assert!(matches!(client.post(&closed, "x", vec![]).await, Err(TransportError::Connect(_))));
+        });
+    }
+
+    #[test]
+    fn gets_the_target_as_given() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    let seen = format!("{} {} {:?}", req.method(), req.uri(), req.headers().get(CONTENT_LENGTH));
+                    let mut resp = hyper::Response::new(Full::new(Bytes::from(seen)));
+                    *resp.status_mut() = hyper::StatusCode::ACCEPTED;
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+            let mut client = HttpClient::new(Duration::from_secs(5));
+            let url = Url::parse(&format!("http://{addr}/cgi-bin/sendsms?to=%2B1&text=%00%FF")).unwrap();
+            let r = client.get(&url).await.unwrap();
+            assert_eq!(r.status, 202);
+            assert_eq!(String::from_utf8(r.body).unwrap(), "GET /cgi-bin/sendsms?to=%2B1&text=%00%FF None");
         });
     }
 }

@@ -133,6 +133,11 @@ impl Server {
         if config.notify.webhook.secret.is_some() {
             enablers.push(Arc::new(push::webhook::WebhookEnabler::new(config.notify.webhook.clone())));
         }
+        if !config.notify.sms.username.is_empty() {
+            let sms = push::kannel::KannelEnabler::new(config.notify.sms.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            enablers.push(Arc::new(sms));
+        }
         let settings = notifier::NotifierSettings {
             server_id: config.notify.server_id.clone(),
             policy: config.notify.policy.clone(),

@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod golden;
 mod interop;
+mod kannel;
 mod libwbxml;
 mod props;
 mod regressions;

@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod kannel;
 pub mod longpoll;
 pub mod webhook;
 
