@@ -30,7 +30,7 @@ const USERNAME: &str = "syncgate";
 const PASSWORD: &str = "s3cret+pw";
 const ADMIN_PASSWORD: &str = "admin-pw";
 const SENDER: &str = "4711";
-const MSISDN: &str = "+491701234567";
+pub(super) const MSISDN: &str = "+491701234567";
 /// Longest wait for a process to come up or for SMS to arrive.
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -104,7 +104,7 @@ fn delivery(alert_id: i64, san: &[u8]) -> Delivery {
 }
 
 /// bearerbox, smsbox and fakesmsc on loopback, stopped by pid on drop.
-struct Kannel {
+pub(super) struct Kannel {
     dir: TempDir,
     sendsms_port: u16,
     processes: Vec<(&'static str, Child)>,
@@ -112,7 +112,7 @@ struct Kannel {
 }
 
 impl Kannel {
-    fn start() -> Kannel {
+    pub(super) fn start() -> Kannel {
         let bearerbox = find(BEARERBOX, "bearerbox", "kannel");
         let smsbox = find(SMSBOX, "smsbox", "kannel");
         let fakesmsc = find(FAKESMSC, "fakesmsc", "kannel-extras");
@@ -142,7 +142,7 @@ impl Kannel {
         kannel
     }
 
-    fn config(&self) -> KannelConfig {
+    pub(super) fn config(&self) -> KannelConfig {
         KannelConfig {
             sendsms_url: format!("http://127.0.0.1:{}/cgi-bin/sendsms", self.sendsms_port),
             username: USERNAME.into(),
@@ -162,7 +162,7 @@ impl Kannel {
     }
 
     /// The first `count` SMS fakesmsc received, checked to be from `SENDER` to `MSISDN`.
-    fn received(&self, count: usize) -> Vec<SmsPart> {
+    pub(super) fn received(&self, count: usize) -> Vec<SmsPart> {
         let mut lines = Vec::new();
         self.wait_until(&format!("fakesmsc receives {count} SMS"), || {
             let log = fs::read(self.dir.path().join("fakesmsc.out")).unwrap_or_default();

@@ -7,6 +7,7 @@ mod golden;
 mod interop;
 mod kannel;
 mod libwbxml;
+mod notify;
 mod props;
 mod regressions;
 mod server;
