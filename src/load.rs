@@ -281,6 +281,11 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
+/// The peak resident set (VmHWM) of a process in KiB, where /proc tells it.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    memory_kib(pid).map(|(_, peak)| peak)
+}
+
 /// (VmRSS, VmHWM) in KiB.
 fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -1,9 +1,10 @@
 //! The command line: argument parsing and the `codec`, `san`, `serve`, `user`, `client`,
-//! `load` and `conformance` subcommands.
+//! `load`, `conformance` and `bench` subcommands.
 //!
 //! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
 //! Every failure becomes one line on stderr and exit status 1.
 
+mod bench_cmd;
 mod client_cmd;
 mod codec_cmd;
 mod conformance_cmd;
@@ -43,6 +44,9 @@ pub enum Command {
     Load(load_cmd::LoadArgs),
     /// Run the conformance suite against any SyncML server URL.
     Conformance(conformance_cmd::ConformanceArgs),
+    /// Benchmarks that print numbers (server-initiated sync: `bench notify`).
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 /// Runs a parsed command line; the error is the one-line reason to print.
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Conformance(c) => conformance_cmd::run(c),
         Command::Client(c) => client_cmd::run(c),
         Command::Load(c) => load_cmd::run(c),
+        Command::Bench(c) => bench_cmd::run(c),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `syncgate user add|list|passwd|del`: manage accounts in the store of the data directory.
+//! `syncgate user add|list|passwd|del|prefs`: manage accounts in the store of the data
+//! directory, and a device's sync preferences (server-initiated sync, `notify::prefs`).
 //!
 //! Only `auth::md5_secret(name, password)` is stored, never the password.
 
@@ -8,6 +9,9 @@ use clap::{Args, Subcommand};
 
 use super::serve_cmd::ConfigArgs;
 use crate::auth;
+use crate::notify::prefs::SyncPrefs;
+use crate::server::notifier::{Clock as _, Notifier, SystemClock};
+use crate::store::alerts::AlertStore as _;
 use crate::store::{Store, StoreError};
 
 /// `syncgate user …`.
@@ -41,6 +45,20 @@ pub enum UserCommand {
     Del {
         /// An existing user.
         name: String,
+    },
+    /// Show, set or clear a device's sync preferences, e.g.
+    /// '{"mode":"automatic","channel":"longpoll"}' or
+    /// '{"mode":"scheduled","schedule":{"daily":"24:00"},"time_zone":"Europe/Berlin","channel":"sms","address":"+49170…"}'.
+    Prefs {
+        /// An existing user.
+        name: String,
+        /// The SyncML device id.
+        device: String,
+        /// The preferences as JSON (without it: show them).
+        prefs: Option<String>,
+        /// Remove the device's preferences (it is not alerted any more).
+        #[arg(long, conflicts_with = "prefs")]
+        clear: bool,
     },
 }
 
@@ -86,6 +104,27 @@ pub fn run(args: UserArgs) -> Result<(), String> {
             known(&store, &name)?;
             store.delete_user(&name).map_err(|e| unknown_or(e, &name))?;
             println!("deleted user {name}");
+        }
+        UserCommand::Prefs { name, device, prefs, clear } => {
+            let user = store.user_by_name(&name).map_err(store_error)?.ok_or(format!("no user {name}"))?;
+            if clear {
+                store.set_device_prefs(user.id, &device, None, None).map_err(store_error)?;
+                println!("preferences of {name}/{device} removed");
+            } else if let Some(text) = prefs {
+                let prefs = SyncPrefs::parse(&text).map_err(|e| e.to_string())?;
+                // The running gateway reads the next run from the store; it is computed here.
+                let next = Notifier::next_of(&prefs, SystemClock.now_ms());
+                store.set_device_prefs(user.id, &device, Some(&prefs.to_json()), next).map_err(store_error)?;
+                println!(
+                    "preferences of {name}/{device} set{}",
+                    next.map(|t| format!(", next run at {t} ms")).unwrap_or_default()
+                );
+            } else {
+                match store.device_prefs(user.id, &device).map_err(store_error)? {
+                    Some(p) => println!("{}", p.prefs),
+                    None => return Err(format!("{name}/{device} has no preferences")),
+                }
+            }
         }
     }
     Ok(())

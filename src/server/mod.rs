@@ -125,7 +125,7 @@ impl Server {
         if !config.notify.enabled {
             return Server::bind(config.clone(), Engine::new(store, config.engine)).await;
         }
-        let (observed, events) = notifier::observe(store);
+        let (observed, events) = notifier::observe(store, clock.clone());
         let engine = Engine::new(observed.clone(), config.engine.clone());
         let longpoll = Arc::new(push::longpoll::LongPoll::default());
         let mut enablers: Vec<Arc<dyn push::PushEnabler>> =

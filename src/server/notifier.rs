@@ -94,14 +94,18 @@ pub struct Notifier {
     wake: Notify,
 }
 
-/// Wraps `inner` so that its committed changes reach a notifier; returns the store for the
-/// engine and the receiving end for [`Notifier::start`].
-pub fn observe(inner: Arc<dyn Store>) -> (Arc<dyn Store>, mpsc::Receiver<StoreEvent>) {
+/// A committed change and when it was committed (ms, by the notifier's clock).
+pub type TimedEvent = (StoreEvent, i64);
+
+/// Wraps `inner` so that its committed changes reach a notifier, stamped with `clock` at the
+/// commit; returns the store for the engine and the receiving end for [`Notifier::start_events`].
+pub fn observe(inner: Arc<dyn Store>, clock: Arc<dyn Clock>) -> (Arc<dyn Store>, mpsc::Receiver<TimedEvent>) {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let listener = Arc::new(move |e: StoreEvent| {
+        let at = clock.now_ms();
         if let Ok(tx) = tx.lock() {
-            let _ = tx.send(e);
+            let _ = tx.send((e, at));
         }
     });
     (Arc::new(ObservedStore::new(inner, listener)), rx)
@@ -124,11 +128,11 @@ impl Notifier {
     }
 
     /// Starts the event thread (it ends when the store's senders are gone).
-    pub fn start_events(self: &Arc<Self>, events: mpsc::Receiver<StoreEvent>) {
+    pub fn start_events(self: &Arc<Self>, events: mpsc::Receiver<TimedEvent>) {
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("notify-events".into()).spawn(move || {
-            for event in events {
-                if let Err(e) = me.on_event(&event) {
+            for (event, at) in events {
+                if let Err(e) = me.on_event(&event, at) {
                     warn!(error = %e, user = event.user.0, "could not decide on alerts for a change");
                 }
             }
@@ -138,9 +142,9 @@ impl Notifier {
         }
     }
 
-    /// Decides, for each of the user's devices, what a change means; queues or merges alerts.
-    pub fn on_event(&self, event: &StoreEvent) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
+    /// Decides, for each of the user's devices, what a change committed at `now` means; queues
+    /// or merges alerts (their creation time is the commit's, so latency counts the queue).
+    pub fn on_event(&self, event: &StoreEvent, now: i64) -> Result<(), StoreError> {
         let change = ChangeEvent {
             datastore: event.datastore.clone(),
             origin_device: match &event.origin {

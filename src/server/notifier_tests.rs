@@ -72,7 +72,7 @@ impl Fixture {
     fn change(&self, origin: Origin) {
         let event =
             StoreEvent { user: self.user, datastore: "messages".into(), origin, items: vec![("1".into(), None)] };
-        self.notifier.on_event(&event).unwrap();
+        self.notifier.on_event(&event, self.clock.now_ms()).unwrap();
     }
 
     async fn tick(&self) {

@@ -1,4 +1,4 @@
-//! The `syncgate` binary's codec and san subcommands, run as a user would.
+//! The `syncgate` binary's codec, san and user subcommands, run as a user would.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -156,4 +156,32 @@ fn san_decode_reports_fields_and_checks_the_digest() {
     let trunc = syncgate(&["san", "decode", file_s], b"");
     assert_eq!(trunc.status.code(), Some(1));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn user_prefs_set_show_refuse_and_clear() {
+    let dir = super::server::TempDir::new();
+    let data = dir.path().to_str().expect("utf-8 path").to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["user", "--data-dir", data.as_str()];
+        all.extend_from_slice(args);
+        syncgate(&all, b"")
+    };
+    assert!(run(&["add", "alice", "--password", "pw"]).status.success());
+    let set =
+        run(&["prefs", "alice", "pc", r#"{"mode":"scheduled","schedule":{"daily":"24:00"},"channel":"longpoll"}"#]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(String::from_utf8_lossy(&set.stdout).contains("next run at"));
+    let shown = run(&["prefs", "alice", "pc"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(r#""daily":"24:00""#));
+    let bad = run(&["prefs", "alice", "pc", r#"{"mode":"scheduled","channel":"longpoll"}"#]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("needs a schedule"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(run(&["prefs", "alice", "pc", "--clear"]).status.success());
+    assert!(!run(&["prefs", "alice", "pc"]).status.success(), "no preferences any more");
+    assert!(!run(&["prefs", "nobody", "pc"]).status.success());
 }
