@@ -395,5 +395,11 @@ mod tests {
         assert!(config.engine.auth.allow_basic && !config.engine.auth.accept_empty_nonce);
         assert_eq!((config.engine.auth.max_failures, config.engine.auth.throttle_seconds), (10, 60));
         assert_eq!(config.log, "info,syncgate::server=debug");
+        let n = &config.notify;
+        assert!(n.enabled && n.server_id == "syncgate" && n.longpoll_heartbeat_secs == 25 && n.max_attempts == 8);
+        assert_eq!((n.policy.coalesce_ms, n.policy.min_interval_secs, n.policy.max_per_hour), (100, 60, 20));
+        assert_eq!(n.policy.quiet_hours.as_deref(), Some("22:00-07:00"));
+        assert_eq!(n.webhook.secret.as_deref(), Some("change-me-too"));
+        assert_eq!((n.sms.username.as_str(), n.sms.from.as_str()), ("syncgate", "4711"));
     }
 }

@@ -11,6 +11,10 @@
 //! GET    /api/v1/users/{user}/devices                    devices with their last sync
 //! DELETE /api/v1/users/{user}/devices/{id}               forget a device (next sync is a first one)
 //! POST   /api/v1/users/{user}/devices/{id}/slow-sync     force a slow sync of every datastore
+//! PUT    /api/v1/users/{user}/devices/{id}/prefs  {mode, channel, …}  sync preferences (issue 7)
+//! GET    /api/v1/users/{user}/devices/{id}/prefs         the preferences and the next run
+//! DELETE /api/v1/users/{user}/devices/{id}/prefs         no more alerts for the device
+//! GET    /api/v1/users/{user}/devices/{id}/alerts        its alerts and their delivery state
 //! GET    /api/v1/users/{user}/{store}                    the tree of `messages` or `content`
 //! POST   /api/v1/users/{user}/{store}/folders  {name, parent?}            create a folder (201)
 //! PATCH  /api/v1/users/{user}/{store}/items/{guid}  {name?, parent?}      rename and/or move
