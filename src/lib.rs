@@ -6,22 +6,26 @@
 //!   from `schemas/wbxml/`; decoding limits.
 //! - [`auth`]: SyncML credential formulas (basic, MD5), constant-time comparison.
 //! - [`engine`]: the sans-IO sync engine (session packages, auth, anchors, change sets, maps).
-//! - [`store`]: the `Store` trait (users, devices, items, change log, anchors, maps); SQLite and memory backends.
+//! - [`store`]: the `Store` trait (users, devices, items, change log with deltas, anchors, maps,
+//!   device sync preferences and the alert queue); SQLite and memory backends; `ObservedStore`,
+//!   which tells the notifier about committed changes.
 //! - [`load`]: the load generator (`syncgate load`): many simulated devices, latency and
 //!   throughput, the server's CPU and memory.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form;
-//!   their WAP Push over SMS framing.
+//!   their WAP Push over SMS framing; device sync preferences, the alert policy, schedules.
 //! - [`cpm`]: the message storage: folder/file/e-mail data objects and the service's operations
 //!   on a user's folders, files and messages.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
 //! - [`conformance`]: black-box protocol cases over HTTP, runnable against any SyncML server;
 //!   the source lives in the top-level `conformance/` directory.
-//! - [`server`]: the HTTP server: sync endpoint, sessions, health.
+//! - [`server`]: the HTTP server: sync endpoint, sessions, service API, health; the notifier
+//!   (server-initiated sync) and the push channels (long-poll, webhook, SMS through Kannel).
 //! - [`transport`]: the HTTP client side (POST a message, read the answer) for the simulated
 //!   device, the conformance runner and the load generator. With `server`, the only socket code.
 //! - [`client`]: a SyncML client (the simulated device): sans-IO session, local data, state,
-//!   and the HTTP driver.
-//! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san`, `serve`, `user`).
+//!   the HTTP driver, and waiting for notifications.
+//! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san`, `serve`, `user`,
+//!   `client`, `load`, `conformance`, `bench`).
 //!
 //! `proto` and `codec` never touch sockets, files, clocks or a store.
 
