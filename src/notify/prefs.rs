@@ -110,6 +110,26 @@ pub struct SyncPrefs {
     pub address: Option<String>,
     #[serde(default)]
     pub san: SanForm,
+    /// How the SAN digest is keyed, when the device does not use the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestPrefs>,
+}
+
+/// What keys a notification's digest (PROTOCOL.md §8.2: implementations disagree, so each part
+/// can be set per device). By default: `B64(H(user:password))` of the user's sync credentials
+/// and the last nonce the server gave the device, as libsynthesis checks them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestPrefs {
+    /// With `password`: hash `identity:password` (a server identifier and the password the
+    /// device was given for notifications) instead of the user's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A fixed nonce (e.g. `Synthesis`, `SyncEvolution`) instead of the device's last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 fn utc() -> String {
@@ -153,6 +173,11 @@ impl SyncPrefs {
             Some(Schedule::EveryMinutes(0)) => return bad("every_minutes must be at least 1".into()),
             _ => {}
         }
+        if let Some(d) = &self.digest {
+            if d.identity.is_some() != d.password.is_some() {
+                return bad("digest: identity and password go together".into());
+            }
+        }
         if crate::notify::schedule::time_zone(&self.time_zone).is_none() {
             return bad(format!(
                 "unknown time zone {:?} (an IANA name such as \"Europe/Berlin\", or \"UTC\")",
@@ -191,6 +216,7 @@ mod tests {
             (r#"{"mode":"automatic","channel":"longpoll","time_zone":"Mars/Olympus"}"#, "time zone"),
             (r#"{"mode":"sometimes"}"#, "unknown variant"),
             (r#"{"mode":"manual","colour":"red"}"#, "unknown field"),
+            (r#"{"mode":"manual","digest":{"identity":"srv"}}"#, "go together"),
         ] {
             let e = SyncPrefs::parse(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");

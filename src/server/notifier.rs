@@ -365,14 +365,23 @@ impl Notifier {
     }
 
     /// The notification for an alert: DS 1.2 SAN signed with the user's sync credentials and
-    /// the device's last nonce (PROTOCOL.md §8.2), or the 1.1 message form.
+    /// the device's last nonce (PROTOCOL.md §8.2) unless its preferences set other ones, or the
+    /// 1.1 message form.
     pub fn build_san(&self, alert: &AlertRecord, prefs: &SyncPrefs) -> Result<Vec<u8>, String> {
         let user = self
             .store
             .user_by_name(&alert.user_name)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("user {} is gone", alert.user_name))?;
-        let nonce = self.store.device(user.id, &alert.device_id).map_err(|e| e.to_string())?.and_then(|d| d.nonce);
+        let digest = prefs.digest.clone().unwrap_or_default();
+        let credentials = match (&digest.identity, &digest.password) {
+            (Some(identity), Some(password)) => crate::auth::md5_secret(identity, password),
+            _ => user.secret.clone(),
+        };
+        let nonce = match digest.nonce {
+            Some(fixed) => Some(fixed.into_bytes()),
+            None => self.store.device(user.id, &alert.device_id).map_err(|e| e.to_string())?.and_then(|d| d.nonce),
+        };
         let type_of = |name: &str| -> String {
             let ds = self.settings.datastores.iter().find(|d| d.name == name);
             ds.and_then(|d| d.content_types.first()).cloned().unwrap_or_default()
@@ -396,7 +405,7 @@ impl Notifier {
                         .collect(),
                     vendor: Vec::new(),
                 };
-                san.encode_hashed(&user.secret, nonce.as_deref().unwrap_or_default()).map_err(|e| e.to_string())
+                san.encode_hashed(&credentials, nonce.as_deref().unwrap_or_default()).map_err(|e| e.to_string())
             }
             SanForm::V11 => {
                 let legacy = LegacySan {

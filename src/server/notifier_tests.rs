@@ -196,3 +196,38 @@ fn device_record_survives_preferences() {
         "setting preferences keeps the nonce"
     );
 }
+
+#[test]
+fn the_digest_keys_and_the_1_1_form_follow_the_preferences() {
+    use crate::notify::legacy::LegacySan;
+    use crate::store::alerts::{AlertState, NewAlert};
+
+    let f = fixture(Policy::default(), None, 1_000);
+    let id = f
+        .store
+        .enqueue_alert(&NewAlert {
+            user: f.user,
+            device_id: "old-phone".into(),
+            datastores: vec!["contacts".into()],
+            reason: "manual".into(),
+            created: 1_000,
+            due: 1_000,
+        })
+        .unwrap();
+    let alert = f.store.pending_alert(f.user, "old-phone").unwrap().unwrap();
+    assert_eq!((alert.id, alert.state), (id, AlertState::Pending));
+    let fixed = SyncPrefs::parse(
+        r#"{"mode":"manual","digest":{"identity":"syncgate","password":"push-pw","nonce":"Synthesis"}}"#,
+    )
+    .unwrap();
+    let bytes = f.notifier.build_san(&alert, &fixed).unwrap();
+    assert!(san::verify(&bytes, &SanSecret { identity: "syncgate", password: "push-pw", nonce: b"Synthesis" }));
+    assert_eq!(San::decode(&bytes).unwrap().0.syncs[0].content_type, 0x0309, "text/vcard as text/directory");
+
+    let legacy = SyncPrefs::parse(r#"{"mode":"manual","san":"1.1"}"#).unwrap();
+    let bytes = f.notifier.build_san(&alert, &legacy).unwrap();
+    let (_, msg) = crate::codec::decode_message(&bytes, &crate::codec::Limits::default()).unwrap();
+    let parsed = LegacySan::from_message(&msg).expect("a 1.1 notification");
+    assert_eq!((parsed.syncs[0].server_uri.as_str(), parsed.syncs[0].sync_type.code()), ("contacts", 206));
+    assert_eq!(parsed.syncs[0].content_type, "text/vcard");
+}
