@@ -101,6 +101,65 @@ impl PushEnabler for WebhookEnabler {
 mod tests {
     use super::*;
 
+    /// A one-shot HTTP server answering `status`; returns its URL and what it received
+    /// (signature header, body).
+    async fn receiver(status: u16) -> (String, tokio::sync::oneshot::Receiver<(String, Vec<u8>)>) {
+        use http_body_util::{BodyExt as _, Full};
+        use hyper::body::Bytes;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let tx = std::sync::Mutex::new(Some(tx));
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let sig = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let tx = tx.lock().unwrap().take();
+                async move {
+                    let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                    if let Some(tx) = tx {
+                        let _ = tx.send((sig, body));
+                    }
+                    let mut r = hyper::Response::new(Full::new(Bytes::new()));
+                    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                    Ok::<_, std::convert::Infallible>(r)
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+        });
+        (format!("http://{addr}/push"), rx)
+    }
+
+    fn delivery(address: Option<String>) -> Delivery {
+        Delivery { alert_id: 7, user: "alice".into(), device: "phone".into(), address, san: vec![0, 1, 2, 255] }
+    }
+
+    #[tokio::test]
+    async fn posts_signed_json_and_classifies_answers() {
+        let (url, got) = receiver(202).await;
+        let hook = WebhookEnabler::new(WebhookConfig { secret: Some("s3".into()), ..Default::default() });
+        hook.deliver(&delivery(Some(url))).await.expect("taken");
+        let (sig, body) = got.await.unwrap();
+        assert_eq!(sig, signature("s3", &body), "signed over the exact body");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (v["alert"].as_i64(), v["device"].as_str(), v["san"].as_str()),
+            (Some(7), Some("phone"), Some("AAEC/w=="))
+        );
+
+        let (url, _) = receiver(410).await;
+        let r = hook.deliver(&delivery(Some(url))).await;
+        assert!(matches!(r, Err(PushError::Permanent(_))), "{r:?}");
+        let (url, _) = receiver(503).await;
+        let r = hook.deliver(&delivery(Some(url))).await;
+        assert!(matches!(r, Err(PushError::Retry(_))), "{r:?}");
+        let r = hook.deliver(&delivery(Some("http://127.0.0.1:1/none".into()))).await;
+        assert!(matches!(r, Err(PushError::Retry(_))), "no connection: {r:?}");
+        let no_secret = WebhookEnabler::new(WebhookConfig::default());
+        assert!(matches!(no_secret.deliver(&delivery(None)).await, Err(PushError::Permanent(_))));
+    }
+
     #[test]
     fn signature_is_hmac_sha256_hex() {
         // RFC 4231 test case 2.
