@@ -231,3 +231,61 @@ fn the_digest_keys_and_the_1_1_form_follow_the_preferences() {
     assert_eq!((parsed.syncs[0].server_uri.as_str(), parsed.syncs[0].sync_type.code()), ("contacts", 206));
     assert_eq!(parsed.syncs[0].content_type, "text/vcard");
 }
+
+/// Fails the first `fail` deliveries with `error`, then takes them.
+#[derive(Debug)]
+struct Flaky(Mutex<u32>, crate::server::push::PushError);
+
+impl PushEnabler for Flaky {
+    fn channel(&self) -> Channel {
+        Channel::Webhook
+    }
+
+    fn deliver<'a>(&'a self, _d: &'a Delivery) -> DeliverFuture<'a> {
+        Box::pin(async move {
+            let mut left = self.0.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Err(self.1.clone());
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_with_backoff_then_given_up() {
+    use crate::server::push::PushError;
+    use crate::store::alerts::AlertState;
+
+    for (fail, error, attempts_wanted, state_wanted) in [
+        (2, PushError::Retry("busy".into()), 3, AlertState::Sent),
+        (9, PushError::Retry("busy".into()), 3, AlertState::Failed),
+        (1, PushError::Permanent("no such number".into()), 1, AlertState::Failed),
+    ] {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let user = store.create_user("alice", "x").unwrap().id;
+        let clock = Arc::new(ManualClock::new(0));
+        let settings =
+            NotifierSettings { server_id: "s".into(), policy: Policy::default(), max_attempts: 3, datastores: vec![] };
+        let flaky = Arc::new(Flaky(Mutex::new(fail), error));
+        let n = Notifier::new(store.clone(), settings, vec![flaky], Arc::new(LongPoll::default()), clock.clone());
+        n.set_prefs(user, "a", Some(&SyncPrefs::parse(AUTO).unwrap())).unwrap();
+        let event = StoreEvent { user, datastore: "messages".into(), origin: Origin::Service, items: vec![] };
+        n.on_event(&event, 0).unwrap();
+        let mut dues = Vec::new();
+        for _ in 0..6 {
+            let due = store.next_alert_due().unwrap();
+            let Some(due) = due else { break };
+            dues.push(due);
+            clock.set(due);
+            n.clone().tick().await.unwrap();
+        }
+        let a = store.device_alerts(user, "a", 0).unwrap().remove(0);
+        assert_eq!((a.attempts, a.state), (attempts_wanted, state_wanted), "{a:?}");
+        if fail == 2 {
+            // Due at 100 ms, then 2 s and 4 s later (exponential backoff).
+            assert_eq!(dues, [100, 2_100, 6_100]);
+        }
+    }
+}
