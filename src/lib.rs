@@ -13,6 +13,8 @@
 //!   throughput, the server's CPU and memory.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form;
 //!   their WAP Push over SMS framing; device sync preferences, the alert policy, schedules.
+//! - [`filter`]: DS 1.2 record filters (`syncml:filtertype-cgi`) and the item properties they
+//!   test.
 //! - [`cpm`]: the message storage: folder/file/e-mail data objects and the service's operations
 //!   on a user's folders, files and messages.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
@@ -38,6 +40,7 @@ pub mod config;
 pub mod conformance;
 pub mod cpm;
 pub mod engine;
+pub mod filter;
 pub mod load;
 pub mod notify;
 pub mod proto;
