@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::engine::filters;
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::resume;
 use crate::engine::session::{alert_code, ds_item, Chunk, Direction, DsState, Session};
@@ -126,6 +127,21 @@ impl Engine {
             return Ok(());
         }
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
+        // A DS 1.2 Filter in the Target (PROTOCOL.md §9): the device's sync set.
+        let filter = match item.target.as_ref().and_then(|t| t.filter.as_deref()) {
+            None => None,
+            Some(f) => match filters::read(f, s.version) {
+                Ok(active) => active,
+                Err((code, why)) => {
+                    tracing::info!(datastore = %cfg.name, status = code.code(), "filter refused: {why}");
+                    let st = r.status(a.cmd_id, CmdName::Alert, code);
+                    st.target_refs = vec![target.clone()];
+                    st.source_refs = vec![source.clone()];
+                    st.items = vec![Item { data: Some(Data::from(why.as_str())), ..Default::default() }];
+                    return Ok(());
+                }
+            },
+        };
         // Resume: only with saved state whose anchors the client presents again; any other
         // alert for the datastore drops the saved state.
         // The first datastore of a session that resumes nothing: large objects left half
@@ -223,6 +239,7 @@ impl Engine {
             },
             sent: Vec::new(),
             front: None,
+            filter,
             resumed,
         };
         // A large object the client was sending when it suspended continues.

@@ -4,6 +4,7 @@
 use crate::codec::Encoding;
 use crate::engine::config::EngineConfig;
 use crate::engine::fields;
+use crate::engine::filters;
 use crate::proto::{CtInfo, Data, DataStore, DevInf, Item, Meta, Results, Source, Version};
 
 /// The server's DevInf for a session of `version`; `source_ref` gives, per configured
@@ -39,7 +40,7 @@ pub(crate) fn server_devinf(
             .iter()
             .map(|ds| {
                 let types: Vec<CtInfo> = ds.content_types.iter().map(|c| split(c)).collect();
-                DataStore {
+                let mut out = DataStore {
                     source_ref: source_ref(&ds.name),
                     display_name: Some(ds.name.clone()),
                     max_guid_size: Some(32),
@@ -55,7 +56,11 @@ pub(crate) fn server_devinf(
                         _ => Vec::new(),
                     },
                     ..Default::default()
+                };
+                if version == Version::V1_2 {
+                    filters::advertise(&mut out, &ds.content_types);
                 }
+                out
             })
             .collect(),
         ct_caps: Vec::new(),

@@ -13,6 +13,7 @@ mod config;
 mod conflict;
 mod devinf;
 mod fields;
+mod filters;
 mod hierarchy;
 mod matching;
 mod out_chunk;

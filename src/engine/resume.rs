@@ -79,18 +79,30 @@ pub(crate) fn take(
 
 impl Engine {
     /// A client Status for one of the server's Sync commands: the command is acknowledged.
-    pub(crate) fn acknowledge(s: &mut Session, st: &Status) {
+    /// Returns, for a Delete the client carried out, the datastore and the LUID that is gone from
+    /// the device (its mapping goes too, so the item comes back as an Add should it be sent again).
+    pub(crate) fn acknowledge(s: &mut Session, st: &Status) -> Option<(String, String)> {
         if !matches!(st.cmd, CmdName::Add | CmdName::Replace | CmdName::Delete) {
-            return;
+            return None;
         }
         // MsgRef defaults to the message answered: our previous one.
         let msg_ref = st.msg_ref.unwrap_or(s.server_msg_id.saturating_sub(1));
         for ds in &mut s.datastores {
             if let Some(i) = ds.sent.iter().position(|(m, c, _)| *m == msg_ref && *c == st.cmd_ref) {
-                ds.sent.swap_remove(i);
-                return;
+                let (_, _, r) = ds.sent.swap_remove(i);
+                if let OutRef::Delete { luid, guid, .. } = r {
+                    if matches!(st.data.code(), 200 | 211) {
+                        ds.map.remove(&luid);
+                        if let Some(g) = guid {
+                            ds.rev.remove(&g);
+                        }
+                        return Some((ds.name.clone(), luid));
+                    }
+                }
+                return None;
             }
         }
+        None
     }
 
     /// Alert 224: saves what the session's resume needs and ends it (PROTOCOL.md §3.7).

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::fields::{self, Smaller};
+use crate::engine::filters;
 use crate::engine::out_chunk::{OutChunk, StoredBody, MIN_CHUNK};
 use crate::engine::resume::merge_unacked;
 use crate::engine::session::{Direction, DsState, Phase, Session};
@@ -97,10 +98,73 @@ impl Engine {
                     change_ref(ds, ch, &mut out);
                 }
             }
+            if let Some(f) = ds.filter.clone() {
+                self.filter_change_set(user.id, ds, &f, &mut out)?;
+            }
             parents_first(&self.store.parents(user.id, &ds.name)?, &mut out);
             ds.number_of_changes = out.len() as u32;
             ds.outgoing = out.into();
         }
+        Ok(())
+    }
+
+    /// A client's record filter over the change set (filters.rs). EXCLUSIVE: changes to items
+    /// outside it are not sent, and items the device has that left it are removed from the
+    /// device (softly); INCLUSIVE leaves the change set as it is. Either way every stored item
+    /// is checked, so items that (re-)enter the filter go as Adds — also when only the filter
+    /// or the time changed.
+    fn filter_change_set(
+        &self,
+        user: UserId,
+        ds: &mut DsState,
+        f: &filters::ActiveFilter,
+        out: &mut Vec<OutRef>,
+    ) -> Result<(), StoreError> {
+        let admits = |guid: &str, luid: Option<&str>| -> Result<Option<bool>, StoreError> {
+            Ok(self.store.item(user, &ds.name, guid)?.map(|it| f.admits(&it.content_type, &it.data, luid)))
+        };
+        let mut kept = Vec::with_capacity(out.len());
+        let mut seen: HashSet<String> = HashSet::new();
+        for r in out.drain(..) {
+            if let Some(g) = r.guid() {
+                seen.insert(g.to_string());
+            }
+            match &r {
+                OutRef::Add { guid } if !f.inclusive && admits(guid, None)? == Some(false) => {
+                    ds.awaiting_map.remove(guid);
+                }
+                OutRef::Replace { guid, luid, .. } if !f.inclusive && admits(guid, Some(luid))? == Some(false) => {
+                    kept.push(OutRef::Delete { guid: Some(guid.clone()), luid: luid.clone(), soft: true });
+                }
+                _ => kept.push(r),
+            }
+        }
+        let (mut entered, mut left) = (0, 0);
+        for guid in self.store.guids(user, &ds.name)? {
+            if seen.contains(&guid) || ds.awaiting_map.contains(&guid) {
+                continue;
+            }
+            match ds.rev.get(&guid).cloned() {
+                Some(luid) if !f.inclusive => {
+                    if admits(&guid, Some(&luid))? == Some(false) {
+                        kept.push(OutRef::Delete { guid: Some(guid), luid, soft: true });
+                        left += 1;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if admits(&guid, None)? == Some(true) {
+                        ds.awaiting_map.insert(guid.clone());
+                        kept.push(OutRef::Add { guid });
+                        entered += 1;
+                    }
+                }
+            }
+        }
+        if entered + left > 0 {
+            tracing::info!(datastore = %ds.name, entered, left, inclusive = f.inclusive, "filter: items entering and leaving the device's sync set");
+        }
+        *out = kept;
         Ok(())
     }
 
@@ -117,7 +181,7 @@ impl Engine {
         budget: usize,
     ) -> Result<Option<(Command, Option<StoredBody>)>, StoreError> {
         let (guid, luid, delta) = match r {
-            OutRef::Delete { luid, .. } => return Ok(Some((delete(luid), None))),
+            OutRef::Delete { luid, soft, .. } => return Ok(Some((delete(luid, *soft), None))),
             OutRef::Add { guid } => (guid, None, Delta::WHOLE),
             OutRef::Replace { guid, luid, delta } => (guid, Some(luid), *delta),
         };
@@ -329,8 +393,14 @@ pub(crate) enum OutRef {
         #[serde(default = "whole")]
         delta: Delta,
     },
-    /// Removes the client's item `luid` (the item `guid`, when known).
-    Delete { guid: Option<String>, luid: String },
+    /// Removes the client's item `luid` (the item `guid`, when known); `soft`: only from the
+    /// device (it left the device's filter; SftDel), the server keeps it.
+    Delete {
+        guid: Option<String>,
+        luid: String,
+        #[serde(default)]
+        soft: bool,
+    },
 }
 
 fn whole() -> Delta {
@@ -377,7 +447,7 @@ fn parents_first(tree: &[(String, String)], out: &mut [OutRef]) {
 fn change_ref(ds: &mut DsState, ch: Change, out: &mut Vec<OutRef>) {
     let luid = ds.rev.get(&ch.guid).cloned();
     match (ch.kind, luid) {
-        (ChangeKind::Delete, Some(luid)) => out.push(OutRef::Delete { guid: Some(ch.guid), luid }),
+        (ChangeKind::Delete, Some(luid)) => out.push(OutRef::Delete { guid: Some(ch.guid), luid, soft: false }),
         (ChangeKind::Delete, None) => {}
         // Replaced with the same content and parent: nothing to tell.
         (ChangeKind::Replace, Some(_)) if ch.delta.is_empty() => {}
@@ -406,8 +476,9 @@ pub(crate) fn replace(luid: &str, content_type: &str, data: Vec<u8>) -> Command 
     })
 }
 
-fn delete(luid: &str) -> Command {
+fn delete(luid: &str, soft: bool) -> Command {
     Command::Delete(Delete {
+        sft_del: soft,
         items: vec![Item { target: Some(Target::uri(luid)), ..Default::default() }],
         ..Default::default()
     })

@@ -68,6 +68,8 @@ pub(crate) struct DsState {
     /// the next one already built, and whether this datastore's Sync was sent at all.
     pub(crate) outgoing: VecDeque<OutRef>,
     pub(crate) front: Option<(OutRef, Command, Option<crate::engine::out_chunk::StoredBody>)>,
+    /// The client's record filter for this session (filters.rs): the device's sync set.
+    pub(crate) filter: Option<crate::engine::filters::ActiveFilter>,
     pub(crate) sync_sent: bool,
     pub(crate) number_of_changes: u32,
     /// GUIDs sent as Add this session, waiting for the client's Map.
@@ -372,7 +374,12 @@ impl Engine {
         match cmd {
             Command::Status(st) => {
                 Self::outgoing_chunk_status(s, st);
-                Self::acknowledge(s, st);
+                if let (Some((datastore, luid)), Some(user), Some(device)) =
+                    (Self::acknowledge(s, st), s.user.as_ref(), s.device.as_deref())
+                {
+                    let commit = Commit { unmaps: vec![luid], ..Default::default() };
+                    self.store.commit(user.id, device, &datastore, &commit)?;
+                }
                 if !st.data.is_success() && st.cmd != CmdName::SyncHdr {
                     tracing::warn!(cmd = st.cmd.as_str(), status = st.data.code(), refs = ?st.target_refs, "client reports failure");
                 }

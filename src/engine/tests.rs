@@ -151,13 +151,25 @@ pub(super) fn session(
     changes: Vec<Command>,
     luid_base: u32,
 ) -> (Vec<Command>, u16, AlertCode) {
+    let a = alert(dev, code);
+    session_with_alert(e, dev, a, changes, luid_base)
+}
+
+/// [`session`] with the client's Alert as given (e.g. with a Filter).
+pub(super) fn session_with_alert(
+    e: &Engine,
+    dev: &mut Device,
+    alert: Command,
+    changes: Vec<Command>,
+    luid_base: u32,
+) -> (Vec<Command>, u16, AlertCode) {
     let c = ctx();
     let mut s: Session = e.new_session();
     let sid = format!("{}", dev.next);
     let pkg1 = Message {
         version: Version::V1_2,
         header: header(dev, &sid, 1, Some(md5_cred(&dev.nonce, "secret"))),
-        body: vec![alert(dev, code)],
+        body: vec![alert],
         final_: true,
     };
     let r1 = e.handle(&mut s, pkg1, &c);
@@ -192,7 +204,29 @@ pub(super) fn session(
         assert!(code < 300 || code == 419, "{cmd:?} {code}");
     }
     let out = server_sync(&r2).commands.clone();
-    let body = map_for(&out, luid_base);
+    // Package 5: a status for every server command (as a real client answers), then the Map.
+    let mut body: Vec<Command> = out
+        .iter()
+        .map(|cmd| {
+            let (name, code) = match cmd {
+                Command::Add(_) => (CmdName::Add, StatusCode::ItemAdded),
+                other => (other.name(), StatusCode::Ok),
+            };
+            Command::Status(Status {
+                cmd_id: 0,
+                msg_ref: Some(r2.message.header.msg_id),
+                cmd_ref: cmd.cmd_id(),
+                cmd: name,
+                target_refs: vec![],
+                source_refs: vec![],
+                cred: None,
+                chal: None,
+                data: code,
+                items: vec![],
+            })
+        })
+        .collect();
+    body.extend(map_for(&out, luid_base));
     let r3 = e.handle(
         &mut s,
         Message { version: Version::V1_2, header: header(dev, &sid, 3, None), body, final_: true },

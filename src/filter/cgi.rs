@@ -212,8 +212,8 @@ impl Parser<'_> {
         if !self.eat("&") {
             return Err(self.err("expected an operator such as &EQ;"));
         }
-        let case_insensitive = matches!(self.s.get(self.pos), Some(b'i' | b'I'))
-            && !OPS.iter().any(|(name, _)| self.peek_op(name));
+        let case_insensitive =
+            matches!(self.s.get(self.pos), Some(b'i' | b'I')) && !OPS.iter().any(|(name, _)| self.peek_op(name));
         if case_insensitive {
             self.pos += 1;
         }
@@ -264,12 +264,7 @@ mod tests {
     use super::*;
 
     fn term(prop: &str, op: Op, ci: bool, value: &str) -> Query {
-        Query::Term(Term {
-            prop: Prop::Named(prop.into()),
-            op,
-            case_insensitive: ci,
-            value: Value::Text(value.into()),
-        })
+        Query::Term(Term { prop: Prop::Named(prop.into()), op, case_insensitive: ci, value: Value::Text(value.into()) })
     }
 
     #[test]

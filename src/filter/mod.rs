@@ -123,8 +123,18 @@ mod tests {
 
     #[test]
     fn every_operator_on_text_numbers_and_dates() {
-        let p = props(&[("SUBJECT", "Lunch at Noon"), ("SIZE", "1500"), ("DATE", "20261122T090000Z"), ("EMAIL", "a@x"), ("EMAIL", "b@y")]);
-        assert!(m("SUBJECT&EQ;Lunch at Noon", &p) && !m("SUBJECT&EQ;lunch at noon", &p) && m("SUBJECT&iEQ;lunch at noon", &p));
+        let p = props(&[
+            ("SUBJECT", "Lunch at Noon"),
+            ("SIZE", "1500"),
+            ("DATE", "20261122T090000Z"),
+            ("EMAIL", "a@x"),
+            ("EMAIL", "b@y"),
+        ]);
+        assert!(
+            m("SUBJECT&EQ;Lunch at Noon", &p)
+                && !m("SUBJECT&EQ;lunch at noon", &p)
+                && m("SUBJECT&iEQ;lunch at noon", &p)
+        );
         assert!(m("SUBJECT&NE;x", &p) && !m("SUBJECT&iNE;LUNCH AT NOON", &p));
         assert!(m("SUBJECT&CON;Noon", &p) && !m("SUBJECT&CON;noon", &p) && m("SUBJECT&iCON;noon", &p));
         assert!(m("SUBJECT&NCON;dinner", &p) && !m("SUBJECT&iNCON;LUNCH", &p));

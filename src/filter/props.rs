@@ -32,7 +32,10 @@ pub fn props(content_type: &str, data: &[u8]) -> Props {
                         put(h, v);
                     }
                 }
-                let date = e.header("Date").and_then(|d| rfc5322_date(&d)).or_else(|| e.received.as_deref().map(normalise_date));
+                let date = e
+                    .header("Date")
+                    .and_then(|d| rfc5322_date(&d))
+                    .or_else(|| e.received.as_deref().map(normalise_date));
                 if let Some(d) = date {
                     put("DATE", d);
                 }
@@ -163,10 +166,22 @@ mod tests {
         assert_eq!(p["MODIFIED"], ["20261122T090000Z"]);
         assert_eq!(p["RECEIVED"], ["20261120T080000Z"]);
         assert_eq!((p["READ"][0].as_str(), p["SEEN"][0].as_str(), p["FLAGGED"][0].as_str()), ("true", "true", "false"));
-        let file = File { name: "a.mp3".into(), cttype: Some("audio/mpeg".into()), body: Some(vec![0; 5]), modified: Some("20261101T101010Z".into()), ..Default::default() };
+        let file = File {
+            name: "a.mp3".into(),
+            cttype: Some("audio/mpeg".into()),
+            body: Some(vec![0; 5]),
+            modified: Some("20261101T101010Z".into()),
+            ..Default::default()
+        };
         let p = props(FILE_TYPE, &file.to_xml());
-        assert_eq!((p["NAME"][0].as_str(), p["SIZE"][0].as_str(), p["DATE"][0].as_str()), ("a.mp3", "5", "20261101T101010Z"));
-        let p = props(FOLDER_TYPE, &Folder { name: "Inbox".into(), role: Some("inbox".into()), ..Default::default() }.to_xml());
+        assert_eq!(
+            (p["NAME"][0].as_str(), p["SIZE"][0].as_str(), p["DATE"][0].as_str()),
+            ("a.mp3", "5", "20261101T101010Z")
+        );
+        let p = props(
+            FOLDER_TYPE,
+            &Folder { name: "Inbox".into(), role: Some("inbox".into()), ..Default::default() }.to_xml(),
+        );
         assert_eq!(p["ROLE"], ["inbox"]);
         let vcard = b"BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;John\r\nEMAIL;TYPE=WORK:john@\r\n example.com\r\nCATEGORIES:Family\r\nEND:VCARD\r\n";
         let p = props("text/vcard", vcard);

@@ -1,0 +1,270 @@
+//! DS 1.2 filters sent by the client (PROTOCOL.md §9): the Filter of a sync Alert's Target read
+//! into the sync set the server keeps for the session, and what the server's DevInf advertises.
+//!
+//! A record filter in the `syncml:filtertype-cgi` grammar is applied to the server's side:
+//! EXCLUSIVE (the default) makes it the device's whole sync set — items that stop matching are
+//! removed from the device (Delete with SftDel: gone from the device, kept on the server) and come
+//! back as Adds when they match again; INCLUSIVE adds matching items to what the device has and
+//! removes nothing. Statuses: 415 for another grammar, 422 for a query that does not parse or an
+//! unknown FilterType, 406 for field filters (not supported yet) and for filters before DS 1.2.
+
+use crate::filter::{self, props, RecordFilter};
+use crate::proto::{CtInfo, Data, DataStore, Filter, FilterCap, FilterType, StatusCode, Version};
+
+/// The filter a session applies to a datastore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ActiveFilter {
+    pub(crate) record: RecordFilter,
+    pub(crate) inclusive: bool,
+}
+
+impl ActiveFilter {
+    /// Whether an item belongs to the device's sync set.
+    pub(crate) fn admits(&self, content_type: &str, data: &[u8], luid: Option<&str>) -> bool {
+        self.record.matches(&props::props(content_type, data), luid)
+    }
+}
+
+/// Reads a client's Filter; `Err` is the Alert's status and the reason.
+pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>, (StatusCode, String)> {
+    if version != Version::V1_2 {
+        return Err((StatusCode::OptionalFeatureNotSupported, "filters exist in DS 1.2 only".into()));
+    }
+    let inclusive = match &f.filter_type {
+        None | Some(FilterType::Exclusive) => false,
+        Some(FilterType::Inclusive) => true,
+        Some(FilterType::Other(t)) => {
+            return Err((StatusCode::BadCgiScript, format!("FilterType {t:?} is neither INCLUSIVE nor EXCLUSIVE")))
+        }
+    };
+    if f.field.is_some() {
+        return Err((
+            StatusCode::OptionalFeatureNotSupported,
+            "field filters (Field) are not supported by this server; send a record filter".into(),
+        ));
+    }
+    let Some(record) = &f.record else { return Ok(None) };
+    let grammar = record.meta.as_ref().and_then(|m| m.type_.as_deref()).unwrap_or(filter::CGI_TYPE);
+    if !grammar.eq_ignore_ascii_case(filter::CGI_TYPE) {
+        return Err((
+            StatusCode::UnsupportedMediaType,
+            format!("record filter grammar {grammar:?}; only {} is read", filter::CGI_TYPE),
+        ));
+    }
+    let text = match &record.data {
+        Some(Data::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    let record = RecordFilter::parse(&text).map_err(|e| (StatusCode::BadCgiScript, e.to_string()))?;
+    Ok(Some(ActiveFilter { record, inclusive }))
+}
+
+/// The property names FilterCap advertises for a content type.
+fn prop_names(content_type: &str) -> &'static [&'static str] {
+    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match base.as_str() {
+        crate::cpm::objects::EMAIL_TYPE => &[
+            "FROM",
+            "TO",
+            "CC",
+            "BCC",
+            "SUBJECT",
+            "DATE",
+            "RECEIVED",
+            "MODIFIED",
+            "SIZE",
+            "READ",
+            "FLAGGED",
+            "REPLIED",
+            "FORWARDED",
+            "DELETED",
+        ],
+        crate::cpm::objects::FILE_TYPE => &["NAME", "CTTYPE", "SIZE", "CREATED", "MODIFIED", "DATE"],
+        crate::cpm::objects::FOLDER_TYPE => &["NAME", "ROLE"],
+        "text/vcard" | "text/x-vcard" => &["N", "FN", "EMAIL", "TEL", "ORG", "CATEGORIES", "MODIFIED"],
+        "text/calendar" | "text/x-vcalendar" => {
+            &["SUMMARY", "DTSTART", "DTEND", "LOCATION", "CATEGORIES", "DATE", "MODIFIED"]
+        }
+        _ => &["MODIFIED"],
+    }
+}
+
+/// Filter-Rx and FilterCap of a datastore with these content types.
+pub(crate) fn advertise(ds: &mut DataStore, content_types: &[String]) {
+    ds.filter_rx = vec![CtInfo { ct_type: filter::CGI_TYPE.into(), ver_ct: "1.0".into() }];
+    ds.filter_caps = content_types
+        .iter()
+        .map(|ct| {
+            let (t, v) = ct.split_once(';').unwrap_or((ct, ""));
+            FilterCap {
+                ct_type: t.trim().into(),
+                ver_ct: v.trim().into(),
+                filter_keywords: filter::KEYWORDS.iter().map(|k| (*k).to_string()).collect(),
+                prop_names: prop_names(t).iter().map(|p| (*p).to_string()).collect(),
+            }
+        })
+        .collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Item, Meta};
+
+    fn record(text: &str, grammar: Option<&str>) -> Option<Item> {
+        Some(Item {
+            meta: Some(Meta { type_: grammar.map(str::to_string), ..Default::default() }),
+            data: Some(Data::from(text)),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn filters_are_read_or_refused_with_the_right_status() {
+        let f = |text: &str, ft: Option<FilterType>| Filter {
+            record: record(text, Some(filter::CGI_TYPE)),
+            filter_type: ft,
+            ..Default::default()
+        };
+        let ok = read(&f("READ&EQ;false", None), Version::V1_2).unwrap().unwrap();
+        assert!(!ok.inclusive);
+        assert!(read(&f("READ&EQ;false", Some(FilterType::Inclusive)), Version::V1_2).unwrap().unwrap().inclusive);
+        let code = |r: Result<Option<ActiveFilter>, (StatusCode, String)>| r.unwrap_err().0;
+        assert_eq!(code(read(&f("READ&&EQ;", None), Version::V1_2)), StatusCode::BadCgiScript);
+        assert_eq!(
+            code(read(&f("A&EQ;1", Some(FilterType::Other("SOME".into()))), Version::V1_2)),
+            StatusCode::BadCgiScript
+        );
+        assert_eq!(code(read(&f("A&EQ;1", None), Version::V1_1)), StatusCode::OptionalFeatureNotSupported);
+        let xml = Filter { record: record("/x", Some("syncml:filtertype-xpath")), ..Default::default() };
+        assert_eq!(code(read(&xml, Version::V1_2)), StatusCode::UnsupportedMediaType);
+        let field = Filter { field: Some(Item::default()), ..Default::default() };
+        assert_eq!(code(read(&field, Version::V1_2)), StatusCode::OptionalFeatureNotSupported);
+        assert_eq!(read(&Filter::default(), Version::V1_2).unwrap(), None, "a Filter with nothing in it");
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use crate::cpm::objects::{Email, EMAIL_TYPE};
+    use crate::engine::tests::{
+        alert, ctx, engine, first_contact, header, md5_cred, session_with_alert, statuses, Device,
+    };
+    use crate::proto::*;
+    use crate::store::{Mutation, Origin};
+
+    fn mail(subject: &str, read: bool) -> Vec<u8> {
+        Email { read, emailitem: format!("Subject: {subject}\r\n\r\nx").into_bytes(), ..Default::default() }.to_xml()
+    }
+
+    fn filtered(dev: &Device, query: &str, inclusive: bool) -> Command {
+        let Command::Alert(mut a) = alert(dev, AlertCode::TwoWay) else { unreachable!() };
+        let target = a.items[0].target.as_mut().unwrap();
+        target.filter = Some(Box::new(Filter {
+            meta: Meta::with_type(EMAIL_TYPE),
+            record: Some(Item {
+                meta: Some(Meta::with_type(crate::filter::CGI_TYPE)),
+                data: Some(Data::from(query)),
+                ..Default::default()
+            }),
+            filter_type: inclusive.then_some(FilterType::Inclusive),
+            ..Default::default()
+        }));
+        Command::Alert(a)
+    }
+
+    fn subjects(out: &[Command]) -> Vec<String> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::Add(a) => {
+                    a.items[0].data.as_ref().and_then(Data::bytes).map(|b| String::from_utf8_lossy(b).into_owned())
+                }
+                _ => None,
+            })
+            .map(|x| x[x.find("Subject: ").unwrap() + 9..].split('&').next().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_exclusive_filter_is_the_sync_set_and_items_leave_and_come_back() {
+        let (e, store) = engine();
+        let user = store.user_by_name("alice").unwrap().unwrap().id;
+        let add = |s: &str, read| Mutation::Add { parent: None, content_type: EMAIL_TYPE.into(), data: mail(s, read) };
+        let applied = store
+            .apply(user, "contacts", &Origin::Service, &[add("first", false), add("second", true), add("third", false)])
+            .unwrap();
+        let guids: Vec<String> = applied.iter().map(|a| a.guid().unwrap().to_string()).collect();
+        let mut a = first_contact(&e, "dev-a");
+        let unread = "READ&EQ;false";
+        let f = filtered(&a, unread, false);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 100);
+        let mut got = subjects(&out);
+        got.sort();
+        assert_eq!(got, ["first", "third"], "only unread messages");
+
+        // "first" is read elsewhere: it leaves the device (soft delete), its mapping goes.
+        let read = Mutation::Replace {
+            guid: guids[0].clone(),
+            parent: None,
+            content_type: EMAIL_TYPE.into(),
+            data: mail("first", true),
+            fields_only: true,
+        };
+        store.apply(user, "contacts", &Origin::Service, &[read]).unwrap();
+        let f = filtered(&a, unread, false);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 200);
+        let [Command::Delete(d)] = &out[..] else { panic!("{out:?}") };
+        assert!(d.sft_del, "soft: the server keeps it");
+        let mapped: Vec<String> =
+            store.id_map(user, "dev-a", "contacts").unwrap().into_iter().map(|(_, g)| g).collect();
+        assert!(!mapped.contains(&guids[0]) && mapped.len() == 1, "{mapped:?}");
+        assert_eq!(store.items(user, "contacts").unwrap().len(), 3, "nothing deleted on the server");
+
+        // Unread again: it comes back, once.
+        let unread_again = Mutation::Replace {
+            guid: guids[0].clone(),
+            parent: None,
+            content_type: EMAIL_TYPE.into(),
+            data: mail("first", false),
+            fields_only: true,
+        };
+        store.apply(user, "contacts", &Origin::Service, &[unread_again]).unwrap();
+        let f = filtered(&a, unread, false);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 300);
+        assert_eq!(subjects(&out), ["first"]);
+        let f = filtered(&a, unread, false);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 400);
+        assert!(out.is_empty(), "nothing twice: {out:?}");
+
+        // INCLUSIVE adds what matches and removes nothing.
+        let f = filtered(&a, "SUBJECT&iCON;SECOND", true);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 500);
+        assert_eq!(subjects(&out), ["second"]);
+        assert_eq!(store.id_map(user, "dev-a", "contacts").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_bad_query_is_422_with_the_reason() {
+        let (e, _) = engine();
+        let a = first_contact(&e, "dev-a");
+        let mut s = e.new_session();
+        let msg = Message {
+            version: Version::V1_2,
+            header: header(&a, "1", 1, Some(md5_cred(&a.nonce, "secret"))),
+            body: vec![filtered(&a, "READ&EQUALS;false", false)],
+            final_: true,
+        };
+        let r = e.handle(&mut s, msg, &ctx());
+        assert_eq!(statuses(&r)[1], (CmdName::Alert, 422));
+        let reason = r.message.body.iter().find_map(|c| match c {
+            Command::Status(st) if st.cmd == CmdName::Alert => st
+                .items
+                .first()
+                .and_then(|i| i.data.as_ref())
+                .and_then(Data::bytes)
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        });
+        assert!(reason.is_some_and(|t| t.contains("unknown operator")));
+    }
+}
