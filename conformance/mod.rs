@@ -10,7 +10,7 @@
 //! - `messages`: builders for commands and credentials, and status lookups (pure);
 //! - `runner`: runs cases, the expected-failures file, the per-case lines and the summary;
 //! - one file per protocol area (`headers_auth`, `alerts_anchors`, `sync_package`, `map`,
-//!   `large_objects`, `devinf`, `suspend_resume`, `status_rules`, `wbxml`, `hostile`).
+//!   `large_objects`, `devinf`, `suspend_resume`, `status_rules`, `wbxml`, `filters`, `hostile`).
 //!
 //! Cases never call the engine or a store: everything goes through HTTP, so the suite runs
 //! against any SyncML server. Every case uses its own device id (`{prefix}-{case id}`, and
@@ -18,6 +18,7 @@
 
 mod alerts_anchors;
 mod devinf;
+mod filters;
 mod headers_auth;
 mod hostile;
 mod large_objects;
@@ -51,12 +52,13 @@ pub enum Area {
     SuspendResume,
     StatusRules,
     Wbxml,
+    Filters,
     Hostile,
 }
 
 impl Area {
     /// Every area, in the order the suite runs them.
-    pub const ALL: [Area; 11] = [
+    pub const ALL: [Area; 12] = [
         Area::Headers,
         Area::Auth,
         Area::AlertsAnchors,
@@ -67,6 +69,7 @@ impl Area {
         Area::SuspendResume,
         Area::StatusRules,
         Area::Wbxml,
+        Area::Filters,
         Area::Hostile,
     ];
 
@@ -83,6 +86,7 @@ impl Area {
             Area::SuspendResume => "suspend and resume",
             Area::StatusRules => "status rules",
             Area::Wbxml => "wbxml",
+            Area::Filters => "filters",
             Area::Hostile => "hostile input",
         }
     }
@@ -221,6 +225,7 @@ pub fn all_cases() -> Vec<Case> {
     cases.extend(suspend_resume::cases());
     cases.extend(status_rules::cases());
     cases.extend(wbxml::cases());
+    cases.extend(filters::cases());
     cases.extend(hostile::cases());
     cases
 }

@@ -144,6 +144,8 @@ pub struct Session {
     pub transform: Option<fn(Vec<u8>) -> Vec<u8>>,
     /// Sends an MD5 credential as the 16 raw digest bytes without Format (WBXML, §5.2).
     pub raw_md5: bool,
+    /// A DS 1.2 Filter for the sync Alert's Target (§9).
+    pub filter: Option<Box<crate::proto::Filter>>,
 }
 
 /// What a whole sync session ([`Session::sync`]) saw.
@@ -194,6 +196,7 @@ impl Session {
             received_types: Vec::new(),
             transform: None,
             raw_md5: false,
+            filter: None,
         }
     }
 
@@ -203,6 +206,7 @@ impl Session {
         fresh.transform = self.transform;
         fresh.raw_md5 = self.raw_md5;
         fresh.hold_map = self.hold_map;
+        fresh.filter = self.filter.clone();
         *self = fresh;
     }
 
@@ -495,7 +499,7 @@ impl Session {
             data: Some(mode),
             correlator: None,
             items: vec![Item {
-                target: Some(Target::uri(&ds)),
+                target: Some(Target { filter: self.filter.clone(), ..Target::uri(&ds) }),
                 source: Some(Source::uri(format!("./{ds}"))),
                 meta: Some(Meta { anchor: Some(Anchor { last, next: Some(next.clone()) }), ..Default::default() }),
                 ..Default::default()
