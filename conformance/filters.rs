@@ -3,7 +3,8 @@
 //! case-insensitive form, `&NULL;`, `&OR;` with parentheses, INCLUSIVE and EXCLUSIVE filters,
 //! and the statuses for a bad query (422), another grammar (415) and a bad FilterType (422).
 //!
-//! Each case seeds three vCards of its own through a second device — FN alpha (X-RANK 1),
+//! Cases 02–21 are not applicable to a server whose DevInf offers no record filter (no
+//! Filter-Rx `syncml:filtertype-cgi` for the datastore). Each case seeds three vCards of its own through a second device — FN alpha (X-RANK 1),
 //! Beta (X-RANK 2, X-EXTRA y), gamma (X-RANK 3), all with NOTE = a marker of the case — and a
 //! fresh device slow-syncs with `NOTE&EQ;<marker>&AND;(<query>)`.
 
@@ -121,7 +122,26 @@ async fn filtered(ctx: &Ctx, marker: &str, query: &str, expected: &[&str]) -> Ca
     check(got == want, || format!("{query}: received {got:?}, expected {want:?}"))
 }
 
+/// The filter cases apply to servers that offer record filters (Filter-Rx in their DevInf).
+async fn offers_filters(ctx: &Ctx) -> CaseResult {
+    let mut s = Session::new(ctx, Device::new(ctx, 0));
+    let get = s.devinf_get();
+    s.init(AlertCode::SlowSync, vec![get]).await?;
+    let devinf = s.server_devinf();
+    s.finish().await?;
+    let offers = devinf.iter().flat_map(|d| d.data_stores.iter()).any(|d| {
+        d.source_ref.trim_start_matches("./") == ctx.datastore
+            && d.filter_rx.iter().any(|f| f.ct_type.eq_ignore_ascii_case(CGI))
+    });
+    if offers {
+        Ok(())
+    } else {
+        Err(CaseError::NotApplicable(format!("the server's DevInf has no Filter-Rx {CGI} for {}", ctx.datastore)))
+    }
+}
+
 async fn op(ctx: Ctx, query: &str, expected: &[&str]) -> CaseResult {
+    offers_filters(&ctx).await?;
     let (marker, _) = seed(&ctx).await?;
     filtered(&ctx, &marker, query, expected).await
 }
@@ -204,6 +224,7 @@ async fn filter_16(ctx: Ctx) -> CaseResult {
 }
 
 async fn filter_17(ctx: Ctx) -> CaseResult {
+    offers_filters(&ctx).await?;
     let (marker, _) = seed(&ctx).await?;
     // The device keeps alpha (EXCLUSIVE), then asks to add gamma (INCLUSIVE).
     let mut s = Session::new(&ctx, Device::new(&ctx, 0));
@@ -218,6 +239,7 @@ async fn filter_17(ctx: Ctx) -> CaseResult {
 }
 
 async fn filter_18(ctx: Ctx) -> CaseResult {
+    offers_filters(&ctx).await?;
     let (marker, seeder) = seed(&ctx).await?;
     let query = format!("NOTE&EQ;{marker}&AND;X-RANK&LE;2");
     let mut s = Session::new(&ctx, Device::new(&ctx, 0));
@@ -240,6 +262,7 @@ async fn filter_18(ctx: Ctx) -> CaseResult {
 
 /// The status of a sync Alert carrying `filter`.
 async fn alert_status_with(ctx: &Ctx, filter: Box<Filter>) -> Result<u16, CaseError> {
+    offers_filters(ctx).await?;
     let mut s = Session::new(ctx, Device::new(ctx, 0));
     s.filter = Some(filter);
     let (alert, next) = s.sync_alert(AlertCode::SlowSync);
