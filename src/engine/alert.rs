@@ -127,9 +127,10 @@ impl Engine {
             return Ok(());
         }
         let (Some(user), Some(device)) = (s.user.clone(), s.device.clone()) else { return Ok(()) };
-        // A DS 1.2 Filter in the Target (PROTOCOL.md §9): the device's sync set.
+        // A DS 1.2 Filter in the Target (PROTOCOL.md §9): the device's sync set; without one,
+        // the standing filter of the device's preferences, if any.
         let filter = match item.target.as_ref().and_then(|t| t.filter.as_deref()) {
-            None => None,
+            None => filters::standing(self.store.as_ref(), user.id, &device, &cfg.name)?,
             Some(f) => match filters::read(f, s.version) {
                 Ok(active) => active,
                 Err((code, why)) => {
@@ -141,7 +142,8 @@ impl Engine {
                     return Ok(());
                 }
             },
-        };
+        }
+        .map(|f| f.at(ctx.now));
         // Resume: only with saved state whose anchors the client presents again; any other
         // alert for the datastore drops the saved state.
         // The first datastore of a session that resumes nothing: large objects left half

@@ -7,9 +7,13 @@
 //! back as Adds when they match again; INCLUSIVE adds matching items to what the device has and
 //! removes nothing. Statuses: 415 for another grammar, 422 for a query that does not parse or an
 //! unknown FilterType, 406 for field filters (not supported yet) and for filters before DS 1.2.
+//! A device that sends no Filter gets the standing one of its preferences
+//! (`notify::prefs::SyncPrefs::filters`), with relative dates resolved at the session's time.
 
 use crate::filter::{self, props, RecordFilter};
+use crate::notify::prefs::SyncPrefs;
 use crate::proto::{CtInfo, Data, DataStore, Filter, FilterCap, FilterType, StatusCode, Version};
+use crate::store::{Store, StoreError, UserId};
 
 /// The filter a session applies to a datastore.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +26,39 @@ impl ActiveFilter {
     /// Whether an item belongs to the device's sync set.
     pub(crate) fn admits(&self, content_type: &str, data: &[u8], luid: Option<&str>) -> bool {
         self.record.matches(&props::props(content_type, data), luid)
+    }
+}
+
+impl ActiveFilter {
+    /// Relative dates resolved against the session's time (Unix seconds).
+    pub(crate) fn at(self, now: i64) -> ActiveFilter {
+        ActiveFilter { record: self.record.at(now), ..self }
+    }
+}
+
+/// The standing filter of a device's preferences for a datastore (`None` without one, or when
+/// the stored preferences cannot be read: logged, the device syncs unfiltered).
+pub(crate) fn standing(
+    store: &dyn Store,
+    user: UserId,
+    device: &str,
+    datastore: &str,
+) -> Result<Option<ActiveFilter>, StoreError> {
+    let Some(rec) = store.device_prefs(user, device)? else { return Ok(None) };
+    let prefs = match SyncPrefs::parse(&rec.prefs) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(device, error = %e, "stored preferences unreadable: no standing filter");
+            return Ok(None);
+        }
+    };
+    let Some(f) = prefs.filters.get(datastore) else { return Ok(None) };
+    match RecordFilter::parse(&f.record) {
+        Ok(record) => Ok(Some(ActiveFilter { record, inclusive: f.inclusive })),
+        Err(e) => {
+            tracing::warn!(device, datastore, error = %e, "standing filter unreadable: not applied");
+            Ok(None)
+        }
     }
 }
 
@@ -241,6 +278,33 @@ mod session_tests {
         let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 500);
         assert_eq!(subjects(&out), ["second"]);
         assert_eq!(store.id_map(user, "dev-a", "contacts").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_standing_filter_from_the_preferences_applies_with_relative_dates() {
+        use crate::store::alerts::AlertStore as _;
+        let (e, store) = engine();
+        let user = store.user_by_name("alice").unwrap().unwrap().id;
+        let now = crate::engine::tests::ctx().now;
+        let dated = |subject: &str, days_ago: i64, read: bool| {
+            let ts = jiff::Timestamp::from_second(now - days_ago * 86_400).unwrap();
+            let date = ts.strftime("%a, %d %b %Y %H:%M:%S +0000");
+            let item = format!("Date: {date}\r\nSubject: {subject}\r\n\r\nx");
+            let data = Email { read, emailitem: item.into_bytes(), ..Default::default() }.to_xml();
+            Mutation::Add { parent: None, content_type: EMAIL_TYPE.into(), data }
+        };
+        let adds = [dated("fresh", 1, false), dated("old", 40, false), dated("seen", 2, true)];
+        store.apply(user, "contacts", &Origin::Service, &adds).unwrap();
+        let mut a = first_contact(&e, "dev-a");
+        let prefs = r#"{"mode":"manual","filters":{"contacts":{"record":"READ&EQ;false&AND;SINCE&EQ;-30d"}}}"#;
+        store.set_device_prefs(user, "dev-a", Some(prefs), None).unwrap();
+        let plain = alert(&a, AlertCode::TwoWay);
+        let (out, _, _) = session_with_alert(&e, &mut a, plain, vec![], 100);
+        assert_eq!(subjects(&out), ["fresh"], "unread messages of the last 30 days");
+        // The device's own Filter wins over the standing one.
+        let f = filtered(&a, "SUBJECT&EQ;old", true);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 200);
+        assert_eq!(subjects(&out), ["old"]);
     }
 
     #[test]

@@ -33,6 +33,43 @@ impl RecordFilter {
     pub fn matches(&self, props: &Props, luid: Option<&str>) -> bool {
         eval(&self.query, props, luid)
     }
+
+    /// The filter with relative dates (`-30d`, `-12h`, `-15m`: that long before `now`, Unix
+    /// seconds — a gateway extension for standing filters) made absolute.
+    pub fn at(&self, now: i64) -> RecordFilter {
+        RecordFilter { query: resolve(&self.query, now) }
+    }
+}
+
+fn resolve(q: &Query, now: i64) -> Query {
+    match q {
+        Query::And(a, b) => Query::And(Box::new(resolve(a, now)), Box::new(resolve(b, now))),
+        Query::Or(a, b) => Query::Or(Box::new(resolve(a, now)), Box::new(resolve(b, now))),
+        Query::Term(t) => {
+            let mut t = t.clone();
+            if let Value::Text(v) = &t.value {
+                if let Some(abs) = relative(v, now) {
+                    t.value = Value::Text(abs);
+                }
+            }
+            Query::Term(t)
+        }
+    }
+}
+
+/// `-30d` / `-12h` / `-15m` before `now` as a date, if `text` is one.
+fn relative(text: &str, now: i64) -> Option<String> {
+    let t = text.trim().strip_prefix('-')?;
+    let (n, unit) = t.split_at(t.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok()?;
+    let secs = match unit {
+        "d" | "D" => n.checked_mul(86_400)?,
+        "h" | "H" => n.checked_mul(3_600)?,
+        "m" | "M" => n.checked_mul(60)?,
+        _ => return None,
+    };
+    let ts = jiff::Timestamp::from_second(now.checked_sub(secs)?).ok()?;
+    Some(ts.strftime("%Y%m%dT%H%M%SZ").to_string())
 }
 
 fn eval(q: &Query, props: &Props, luid: Option<&str>) -> bool {
@@ -148,5 +185,21 @@ mod tests {
         assert!(m("(SIZE&GT;2000&OR;SUBJECT&iCON;lunch)&AND;DATE&GE;20260101", &p));
         assert!(!m("SIZE&GT;2000&OR;SUBJECT&iCON;dinner", &p));
         assert!(!RecordFilter::parse("SIZE&GT;1").unwrap().matches(&p, None) || m("SIZE&GT;1", &p));
+    }
+
+    #[test]
+    fn relative_dates_are_resolved_against_the_sync_time() {
+        let p = props(&[("DATE", "20261122T090000Z")]);
+        let now = jiff::Timestamp::from_second(0).unwrap().as_second() + 1_795_000_000; // 2026-11-18
+        let f = RecordFilter::parse("SINCE&EQ;-30d").unwrap();
+        assert!(f.at(now).matches(&p, None));
+        let later = now + 40 * 86_400;
+        assert!(!f.at(later).matches(&p, None), "older than 30 days by then");
+        assert!(RecordFilter::parse("DATE&GE;-1h")
+            .unwrap()
+            .at(later)
+            .matches(&props(&[("DATE", "29991231T000000Z")]), None));
+        assert_eq!(relative("-2x", 0), None);
+        assert_eq!(relative("30d", 0), None, "only times before now");
     }
 }

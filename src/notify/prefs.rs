@@ -1,7 +1,7 @@
 //! A device's sync preferences: whether the server alerts it when the user's storage changes
 //! (`automatic`), at set times (`scheduled`) or never (`manual`); which datastores and folders
 //! that applies to; the schedule in the user's time zone; the push channel and its address; the
-//! SAN form the device takes. Set through the service API and `syncgate user prefs`, stored as
+//! SAN form the device takes; its standing record filters per datastore (partial sync). Set through the service API and `syncgate user prefs`, stored as
 //! JSON by the store (`store::alerts`).
 //!
 //! ```json
@@ -113,6 +113,21 @@ pub struct SyncPrefs {
     /// How the SAN digest is keyed, when the device does not use the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<DigestPrefs>,
+    /// Per datastore: the record filter applied when the device sends none in its Alert
+    /// (partial sync, issue 8).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub filters: std::collections::BTreeMap<String, DatastoreFilter>,
+}
+
+/// A device's standing filter for one datastore.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreFilter {
+    /// A `syncml:filtertype-cgi` query; dates may be relative to the sync (`SINCE&EQ;-30d`).
+    pub record: String,
+    /// INCLUSIVE (adds to what the device has) instead of EXCLUSIVE (the device's whole set).
+    #[serde(default)]
+    pub inclusive: bool,
 }
 
 /// What keys a notification's digest (PROTOCOL.md §8.2: implementations disagree, so each part
@@ -178,6 +193,11 @@ impl SyncPrefs {
                 return bad("digest: identity and password go together".into());
             }
         }
+        for (ds, f) in &self.filters {
+            if let Err(e) = crate::filter::RecordFilter::parse(&f.record) {
+                return bad(format!("filter of {ds}: {e}"));
+            }
+        }
         if crate::notify::schedule::time_zone(&self.time_zone).is_none() {
             return bad(format!(
                 "unknown time zone {:?} (an IANA name such as \"Europe/Berlin\", or \"UTC\")",
@@ -217,6 +237,7 @@ mod tests {
             (r#"{"mode":"sometimes"}"#, "unknown variant"),
             (r#"{"mode":"manual","colour":"red"}"#, "unknown field"),
             (r#"{"mode":"manual","digest":{"identity":"srv"}}"#, "go together"),
+            (r#"{"mode":"manual","filters":{"messages":{"record":"READ&IS;1"}}}"#, "filter of messages"),
         ] {
             let e = SyncPrefs::parse(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");
