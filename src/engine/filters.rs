@@ -282,7 +282,6 @@ mod session_tests {
 
     #[test]
     fn a_standing_filter_from_the_preferences_applies_with_relative_dates() {
-        use crate::store::alerts::AlertStore as _;
         let (e, store) = engine();
         let user = store.user_by_name("alice").unwrap().unwrap().id;
         let now = crate::engine::tests::ctx().now;
