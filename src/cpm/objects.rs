@@ -43,6 +43,8 @@ pub struct File {
     pub size: Option<u64>,
     /// The file's bytes; `None` in the details-only form.
     pub body: Option<Vec<u8>>,
+    /// Extensions (`<Ext>`): e.g. the link to the full file in network storage.
+    pub ext: Vec<Ext>,
 }
 
 /// A message with its states.
@@ -56,6 +58,37 @@ pub struct Email {
     pub received: Option<String>,
     /// The RFC 5322 message.
     pub emailitem: Vec<u8>,
+    /// Extensions (`<Ext>`): truncation marks, the link to the full message.
+    pub ext: Vec<Ext>,
+}
+
+/// An `<Ext>` extension: a name (`XNam`) and its values (`XVal`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ext {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl Ext {
+    pub fn new(name: &str, values: &[&str]) -> Ext {
+        Ext { name: name.into(), values: values.iter().map(|v| (*v).to_string()).collect() }
+    }
+}
+
+/// The first value of the extension `name` (case-insensitive), if present.
+pub fn ext_value<'a>(ext: &'a [Ext], name: &str) -> Option<&'a str> {
+    ext.iter().find(|e| e.name.eq_ignore_ascii_case(name)).and_then(|e| e.values.first()).map(String::as_str)
+}
+
+fn write_ext(x: &mut String, ext: &[Ext]) {
+    for e in ext {
+        x.push_str("<Ext>");
+        elem(x, "XNam", Some(&e.name));
+        for v in &e.values {
+            elem(x, "XVal", Some(v));
+        }
+        x.push_str("</Ext>");
+    }
 }
 
 /// Why an object could not be read.
@@ -102,6 +135,7 @@ impl File {
         }
         let size = self.size.or(self.body.as_ref().map(|b| b.len() as u64));
         elem(&mut x, "size", size.map(|s| s.to_string()).as_deref());
+        write_ext(&mut x, &self.ext);
         x.push_str("</File>");
         x.into_bytes()
     }
@@ -123,6 +157,7 @@ impl File {
             cttype: f.text("cttype"),
             size: f.text("size").and_then(|s| s.trim().parse().ok()),
             body,
+            ext: f.ext,
         })
     }
 }
@@ -142,7 +177,9 @@ impl Email {
         elem(&mut x, "received", self.received.as_deref());
         x.push_str("<emailitem>");
         x.push_str(&escape(&String::from_utf8_lossy(&self.emailitem)));
-        x.push_str("</emailitem></Email>");
+        x.push_str("</emailitem>");
+        write_ext(&mut x, &self.ext);
+        x.push_str("</Email>");
         x.into_bytes()
     }
 
@@ -157,6 +194,7 @@ impl Email {
             deleted: flag("deleted"),
             received: f.text("received"),
             emailitem: f.text("emailitem").unwrap_or_default().into_bytes(),
+            ext: f.ext,
         })
     }
 
@@ -232,12 +270,15 @@ fn is_true(v: &str) -> bool {
     v.trim().eq_ignore_ascii_case("true") || v.trim() == "1"
 }
 
-/// The text of the root's direct children.
-struct Fields(Vec<(String, String)>);
+/// The text of the root's direct children, and its `<Ext>` elements.
+struct Fields {
+    children: Vec<(String, String)>,
+    ext: Vec<Ext>,
+}
 
 impl Fields {
     fn text(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+        self.children.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 }
 
@@ -248,6 +289,9 @@ fn fields(bytes: &[u8], root: &'static str) -> Result<Fields, ObjectError> {
     let mut current: Option<String> = None;
     let mut text = String::new();
     let mut out = Vec::new();
+    let mut ext: Vec<Ext> = Vec::new();
+    // Inside an <Ext>: the name of the current child (XNam / XVal).
+    let mut in_ext = false;
     let mut saw_root = false;
     loop {
         match reader.read_event() {
@@ -260,17 +304,38 @@ fn fields(bytes: &[u8], root: &'static str) -> Result<Fields, ObjectError> {
                     }
                     saw_root = true;
                 } else if depth == 2 {
+                    in_ext = name.eq_ignore_ascii_case("Ext");
+                    if in_ext {
+                        ext.push(Ext::default());
+                    }
                     current = Some(name);
+                    text.clear();
+                } else if depth == 3 && in_ext {
                     text.clear();
                 }
             }
             Ok(Event::Empty(e)) if depth == 1 => {
                 out.push((String::from_utf8_lossy(e.local_name().as_ref()).into_owned(), String::new()));
             }
-            Ok(Event::End(_)) => {
-                if depth == 2 {
+            Ok(Event::End(e)) => {
+                if depth == 3 && in_ext {
+                    let value = std::mem::take(&mut text);
+                    if let Some(last) = ext.last_mut() {
+                        let child = e.local_name();
+                        if child.as_ref().eq_ignore_ascii_case(b"XNam") {
+                            last.name = value.trim().to_string();
+                        } else if child.as_ref().eq_ignore_ascii_case(b"XVal") {
+                            last.values.push(value);
+                        }
+                    }
+                } else if depth == 2 {
                     if let Some(name) = current.take() {
-                        out.push((name, std::mem::take(&mut text)));
+                        if in_ext {
+                            in_ext = false;
+                            text.clear();
+                        } else {
+                            out.push((name, std::mem::take(&mut text)));
+                        }
                     }
                 }
                 depth = depth.saturating_sub(1);
@@ -292,7 +357,7 @@ fn fields(bytes: &[u8], root: &'static str) -> Result<Fields, ObjectError> {
     if !saw_root {
         return Err(err(format!("no <{root}> element")));
     }
-    Ok(Fields(out))
+    Ok(Fields { children: out, ext })
 }
 
 fn elem(x: &mut String, name: &str, value: Option<&str>) {

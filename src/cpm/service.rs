@@ -114,6 +114,7 @@ impl Storage<'_> {
             cttype: Some(content_type.to_string()),
             size: Some(body.len() as u64),
             body: Some(body),
+            ext: Vec::new(),
         };
         self.add(parent, FILE_TYPE, file.to_xml())
     }

@@ -144,6 +144,15 @@ impl Engine {
             },
         }
         .map(|f| f.at(ctx.now));
+        // What travels: the device's field filter within the operator's limits.
+        let shape = filter.as_ref().map(|f| f.shape.clone()).unwrap_or_default();
+        let shape = shape.and(&self.config.limit_shape(s.dev_typ.as_deref(), &cfg.name));
+        if !shape.is_whole() {
+            tracing::info!(datastore = %cfg.name, ?shape, dev_typ = ?s.dev_typ, "items travel reduced");
+            if s.links.is_none() {
+                s.links = Some(filters::Links::new(&self.config.links, &user, &ctx.resp_uri, ctx.now));
+            }
+        }
         // Resume: only with saved state whose anchors the client presents again; any other
         // alert for the datastore drops the saved state.
         // The first datastore of a session that resumes nothing: large objects left half
@@ -242,6 +251,7 @@ impl Engine {
             sent: Vec::new(),
             front: None,
             filter,
+            shape,
             resumed,
         };
         // A large object the client was sending when it suspended continues.

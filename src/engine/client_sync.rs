@@ -461,9 +461,26 @@ impl Scope<'_> {
                 ds.touched.insert(guid.clone());
                 return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
             }
+            // A reduced copy (partial sync) names its item in its link.
+            if let Some(t) = crate::cpm::shape::linked(&content_type, &data) {
+                let known = t.datastore == ds.name
+                    && !ds.rev.contains_key(&t.guid)
+                    && self.store.item_info(self.user, &ds.name, &t.guid)?.is_some();
+                if known {
+                    let guid = t.guid;
+                    ds.map.insert(luid.to_string(), guid.clone());
+                    ds.rev.insert(guid.clone(), luid.to_string());
+                    ds.touched.insert(guid.clone());
+                    commit.maps.push(MapUpdate::Pair { luid: luid.to_string(), guid });
+                    return Ok(Plan::Answer(if is_add { StatusCode::ItemAdded } else { StatusCode::Ok }));
+                }
+            }
             let key = content_digest(&content_type, &data);
-            let index = slow_index(self.store, self.user, ds)?;
-            if let Some(guid) = index.get_mut(&key).and_then(Vec::pop) {
+            slow_index(self.store, self.user, ds)?;
+            let (index, rev) = (ds.slow_index.get_or_insert_with(HashMap::new), &ds.rev);
+            let candidates = index.get_mut(&key);
+            let unmapped = candidates.and_then(|c| std::iter::from_fn(|| c.pop()).find(|g| !rev.contains_key(g)));
+            if let Some(guid) = unmapped {
                 ds.map.insert(luid.to_string(), guid.clone());
                 ds.rev.insert(guid.clone(), luid.to_string());
                 ds.touched.insert(guid.clone());
@@ -485,7 +502,7 @@ impl Scope<'_> {
         let new_parent = parent.unwrap_or_else(|| current.parent.clone());
         // A field-level Replace is merged into what is stored (fields.rs).
         let (data, fields_only) =
-            match fields::incoming(&current.content_type, &current.data, &content_type, data, field_level) {
+            match fields::incoming(&current.content_type, &current.data, &content_type, data, field_level, !ds.shape.is_whole()) {
                 Ok(x) => x,
                 Err(code) => return Ok(Plan::Answer(code)),
             };

@@ -21,6 +21,78 @@ pub struct EngineConfig {
     pub default_quirks: bool,
     /// Device quirk rules (`[[engine.quirks]]`), applied in order after the built-in ones.
     pub quirks: Vec<QuirkRule>,
+    /// Operator limits on what devices get (`[[engine.limits]]`, partial sync): every rule that
+    /// matches a device's class and the datastore applies, the strictest part wins.
+    pub limits: Vec<DeviceLimit>,
+    /// Links to whole objects for devices that keep details only (`[engine.links]`).
+    pub links: LinkConfig,
+}
+
+/// An operator limit for a class of devices (partial sync, issue 8).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceLimit {
+    /// The device class as its DevInf `DevTyp` says (`phone`, `pda`, `smartphone`,
+    /// `workstation`…; case-insensitive); absent: every device.
+    #[serde(default)]
+    pub dev_typ: Option<String>,
+    /// The datastore it applies to; absent: all.
+    #[serde(default)]
+    pub datastore: Option<String>,
+    /// At most this many bytes of content per item: message text cut (marked), larger files as
+    /// details plus link.
+    #[serde(default)]
+    pub max_size: Option<u64>,
+    /// Details plus link instead of file bodies and message text.
+    #[serde(default)]
+    pub link: bool,
+    /// Messages with their headers only.
+    #[serde(default)]
+    pub headers_only: bool,
+    /// Leave attachments out of messages.
+    #[serde(default)]
+    pub no_attachments: bool,
+}
+
+impl DeviceLimit {
+    /// Whether the rule applies to a device of class `dev_typ` syncing `datastore`.
+    pub fn applies(&self, dev_typ: Option<&str>, datastore: &str) -> bool {
+        let class_ok = match &self.dev_typ {
+            None => true,
+            Some(want) => dev_typ.is_some_and(|d| d.trim().eq_ignore_ascii_case(want.trim())),
+        };
+        class_ok && self.datastore.as_deref().is_none_or(|d| d == datastore)
+    }
+
+    pub fn shape(&self) -> crate::cpm::shape::Shape {
+        crate::cpm::shape::Shape {
+            link: self.link,
+            max_size: self.max_size,
+            headers_only: self.headers_only,
+            attachments: !self.no_attachments,
+        }
+    }
+}
+
+/// How links to whole objects are made (`cpm::link`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkConfig {
+    /// The URL devices reach the gateway at (e.g. `https://sync.example.com`); empty: the
+    /// scheme and host the device used for the sync.
+    pub base_url: String,
+    /// Mixed into every user's signing key; changing it revokes every link. May stay empty:
+    /// keys are then made from the users' stored credentials alone.
+    pub secret: String,
+    /// How long a signed link works (days). A device gets fresh links when the items change or
+    /// move; with its user's credentials a link works without the signature.
+    pub ttl_days: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig { base_url: String::new(), secret: String::new(), ttl_days: 30 }
+    }
 }
 
 /// One datastore.
@@ -92,11 +164,21 @@ impl Default for EngineConfig {
             max_obj_size: 4_000_000,
             default_quirks: true,
             quirks: Vec::new(),
+            limits: Vec::new(),
+            links: LinkConfig::default(),
         }
     }
 }
 
 impl EngineConfig {
+    /// The shape the operator's limits impose on a device of class `dev_typ` for `datastore`.
+    pub fn limit_shape(&self, dev_typ: Option<&str>, datastore: &str) -> crate::cpm::shape::Shape {
+        self.limits
+            .iter()
+            .filter(|l| l.applies(dev_typ, datastore))
+            .fold(crate::cpm::shape::Shape::default(), |acc, l| acc.and(&l.shape()))
+    }
+
     /// The quirk rules in the order they apply: built-in (unless turned off), then configured.
     pub fn quirk_rules(&self) -> Vec<QuirkRule> {
         let builtin = if self.default_quirks { quirks::default_rules() } else { Vec::new() };

@@ -5,34 +5,81 @@
 //! EXCLUSIVE (the default) makes it the device's whole sync set — items that stop matching are
 //! removed from the device (Delete with SftDel: gone from the device, kept on the server) and come
 //! back as Adds when they match again; INCLUSIVE adds matching items to what the device has and
-//! removes nothing. Statuses: 415 for another grammar, 422 for a query that does not parse or an
-//! unknown FilterType, 406 for field filters (not supported yet) and for filters before DS 1.2.
+//! removes nothing. A field filter (DevInf `Property` elements, PROTOCOL.md §9.1) shapes what
+//! travels (`cpm::shape`): `emailitem` without parameters = headers only, with `texttype` =
+//! text without attachments, with `attachtype` too = both; `MaxSize` cuts message text and sends
+//! larger files as details plus link; `body` with `MaxSize` limits file bodies. Statuses: 415 for
+//! another grammar or field type, 422 for a query that does not parse or an unknown FilterType,
+//! 406 for field filters on other properties and for filters before DS 1.2.
 //! A device that sends no Filter gets the standing one of its preferences
 //! (`notify::prefs::SyncPrefs::filters`), with relative dates resolved at the session's time.
 
+use crate::cpm::shape::Shape;
 use crate::filter::{self, props, RecordFilter};
 use crate::notify::prefs::SyncPrefs;
-use crate::proto::{CtInfo, Data, DataStore, Filter, FilterCap, FilterType, StatusCode, Version};
+use crate::proto::{CtInfo, Data, DataStore, Filter, FilterCap, FilterType, Property, StatusCode, Version};
 use crate::store::{Store, StoreError, UserId};
 
+/// The Meta Type of a field filter's item (DevInf properties).
+const FIELD_TYPE: &str = "application/vnd.syncml-devinf+xml";
+
 /// The filter a session applies to a datastore.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ActiveFilter {
-    pub(crate) record: RecordFilter,
+    /// Which items belong to the device's set; `None`: all.
+    pub(crate) record: Option<RecordFilter>,
     pub(crate) inclusive: bool,
+    /// How items travel (field filter).
+    pub(crate) shape: Shape,
 }
 
 impl ActiveFilter {
     /// Whether an item belongs to the device's sync set.
     pub(crate) fn admits(&self, content_type: &str, data: &[u8], luid: Option<&str>) -> bool {
-        self.record.matches(&props::props(content_type, data), luid)
+        self.record.as_ref().is_none_or(|r| r.matches(&props::props(content_type, data), luid))
+    }
+
+    /// Relative dates resolved against the session's time (Unix seconds).
+    pub(crate) fn at(self, now: i64) -> ActiveFilter {
+        ActiveFilter { record: self.record.map(|r| r.at(now)), ..self }
     }
 }
 
-impl ActiveFilter {
-    /// Relative dates resolved against the session's time (Unix seconds).
-    pub(crate) fn at(self, now: i64) -> ActiveFilter {
-        ActiveFilter { record: self.record.at(now), ..self }
+/// Makes the signed links of one session's user (`cpm::link`).
+#[derive(Clone, Debug)]
+pub(crate) struct Links {
+    base: String,
+    key: crate::cpm::link::LinkKey,
+    user: String,
+    exp: i64,
+}
+
+impl Links {
+    /// Links for `user` valid `ttl_days` from `now`, at `base_url` or else at the scheme and
+    /// host of the URI the device is answered at.
+    pub(crate) fn new(cfg: &crate::engine::config::LinkConfig, user: &crate::store::User, resp_uri: &str, now: i64) -> Links {
+        let base = if cfg.base_url.trim().is_empty() { origin(resp_uri) } else { cfg.base_url.trim().to_string() };
+        let ttl = i64::try_from(cfg.ttl_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+        Links {
+            base,
+            key: crate::cpm::link::LinkKey::for_user(&cfg.secret, &user.secret),
+            user: user.name.clone(),
+            exp: now.saturating_add(ttl),
+        }
+    }
+
+    pub(crate) fn url(&self, datastore: &str, guid: &str) -> String {
+        let t = crate::cpm::link::LinkTarget { user: self.user.clone(), datastore: datastore.into(), guid: guid.into() };
+        crate::cpm::link::url(&self.base, &self.key, &t, self.exp)
+    }
+}
+
+/// `scheme://host[:port]` of a URL (the URL itself when it has no path).
+fn origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find(['/', '?']) {
+        Some(i) => url[..after_scheme + i].to_string(),
+        None => url.to_string(),
     }
 }
 
@@ -53,13 +100,55 @@ pub(crate) fn standing(
         }
     };
     let Some(f) = prefs.filters.get(datastore) else { return Ok(None) };
-    match RecordFilter::parse(&f.record) {
-        Ok(record) => Ok(Some(ActiveFilter { record, inclusive: f.inclusive })),
-        Err(e) => {
-            tracing::warn!(device, datastore, error = %e, "standing filter unreadable: not applied");
-            Ok(None)
+    let record = if f.record.trim().is_empty() {
+        None
+    } else {
+        match RecordFilter::parse(&f.record) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::warn!(device, datastore, error = %e, "standing filter unreadable: not applied");
+                return Ok(None);
+            }
+        }
+    };
+    Ok(Some(ActiveFilter { record, inclusive: f.inclusive, shape: f.shape.clone() }))
+}
+
+/// Reads a field filter: the shape it asks for, or the status and reason.
+fn read_field(item: &crate::proto::Item) -> Result<Shape, (StatusCode, String)> {
+    if let Some(t) = item.meta.as_ref().and_then(|m| m.type_.as_deref()) {
+        if !t.eq_ignore_ascii_case(FIELD_TYPE) {
+            return Err((StatusCode::UnsupportedMediaType, format!("field filter type {t:?}; only {FIELD_TYPE} is read")));
         }
     }
+    let props: &[Property] = match &item.data {
+        Some(Data::Properties(p)) => p,
+        None => &[],
+        Some(_) => {
+            return Err((StatusCode::BadCgiScript, "field filter Data holds no DevInf Property elements".into()));
+        }
+    };
+    let mut shape = Shape::default();
+    for p in props {
+        let has = |n: &str| p.prop_params.iter().any(|pp| pp.param_name.eq_ignore_ascii_case(n));
+        match p.prop_name.to_ascii_lowercase().as_str() {
+            "emailitem" => {
+                if !has("texttype") && !has("attachtype") {
+                    shape.headers_only = true;
+                }
+                shape.attachments = has("attachtype");
+                shape.max_size = p.max_size.or(shape.max_size);
+            }
+            "body" => shape.max_size = p.max_size.or(shape.max_size),
+            other => {
+                return Err((
+                    StatusCode::OptionalFeatureNotSupported,
+                    format!("field filter on property {other:?}: this server filters emailitem (messages) and body (files)"),
+                ))
+            }
+        }
+    }
+    Ok(shape)
 }
 
 /// Reads a client's Filter; `Err` is the Alert's status and the reason.
@@ -74,13 +163,13 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
             return Err((StatusCode::BadCgiScript, format!("FilterType {t:?} is neither INCLUSIVE nor EXCLUSIVE")))
         }
     };
-    if f.field.is_some() {
-        return Err((
-            StatusCode::OptionalFeatureNotSupported,
-            "field filters (Field) are not supported by this server; send a record filter".into(),
-        ));
-    }
-    let Some(record) = &f.record else { return Ok(None) };
+    let shape = match &f.field {
+        Some(item) => read_field(item)?,
+        None => Shape::default(),
+    };
+    let Some(record) = &f.record else {
+        return Ok((f.field.is_some()).then(|| ActiveFilter { record: None, inclusive, shape }));
+    };
     let grammar = record.meta.as_ref().and_then(|m| m.type_.as_deref()).unwrap_or(filter::CGI_TYPE);
     if !grammar.eq_ignore_ascii_case(filter::CGI_TYPE) {
         return Err((
@@ -92,8 +181,12 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
         Some(Data::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
-    let record = RecordFilter::parse(&text).map_err(|e| (StatusCode::BadCgiScript, e.to_string()))?;
-    Ok(Some(ActiveFilter { record, inclusive }))
+    let record = if text.trim().is_empty() {
+        None
+    } else {
+        Some(RecordFilter::parse(&text).map_err(|e| (StatusCode::BadCgiScript, e.to_string()))?)
+    };
+    Ok(Some(ActiveFilter { record, inclusive, shape }))
 }
 
 /// The property names FilterCap advertises for a content type.
@@ -175,8 +268,33 @@ mod tests {
         assert_eq!(code(read(&f("A&EQ;1", None), Version::V1_1)), StatusCode::OptionalFeatureNotSupported);
         let xml = Filter { record: record("/x", Some("syncml:filtertype-xpath")), ..Default::default() };
         assert_eq!(code(read(&xml, Version::V1_2)), StatusCode::UnsupportedMediaType);
-        let field = Filter { field: Some(Item::default()), ..Default::default() };
-        assert_eq!(code(read(&field, Version::V1_2)), StatusCode::OptionalFeatureNotSupported);
+        let field = |name: &str, params: &[&str], max: Option<u64>| Filter {
+            field: Some(Item {
+                meta: Some(Meta::with_type(FIELD_TYPE)),
+                data: Some(Data::Properties(vec![Property {
+                    prop_name: name.into(),
+                    max_size: max,
+                    prop_params: params
+                        .iter()
+                        .map(|n| crate::proto::PropParam { param_name: (*n).into(), ..Default::default() })
+                        .collect(),
+                    ..Default::default()
+                }])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let shape = |f: Filter| read(&f, Version::V1_2).unwrap().unwrap().shape;
+        assert!(shape(field("emailitem", &[], None)).headers_only);
+        let text = shape(field("emailitem", &["texttype"], Some(1000)));
+        assert_eq!((text.headers_only, text.attachments, text.max_size), (false, false, Some(1000)));
+        let both = shape(field("EMAILITEM", &["texttype", "attachtype"], Some(5000)));
+        assert_eq!((both.headers_only, both.attachments, both.max_size), (false, true, Some(5000)));
+        assert_eq!(shape(field("body", &[], Some(10))).max_size, Some(10));
+        assert_eq!(code(read(&field("N", &[], None), Version::V1_2)), StatusCode::OptionalFeatureNotSupported);
+        let mut other_type = field("body", &[], None);
+        other_type.field.as_mut().unwrap().meta = Some(Meta::with_type("text/plain"));
+        assert_eq!(code(read(&other_type, Version::V1_2)), StatusCode::UnsupportedMediaType);
         assert_eq!(read(&Filter::default(), Version::V1_2).unwrap(), None, "a Filter with nothing in it");
     }
 }

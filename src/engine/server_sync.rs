@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::fields::{self, Smaller};
+use crate::cpm::shape;
 use crate::engine::filters;
 use crate::engine::out_chunk::{OutChunk, StoredBody, MIN_CHUNK};
 use crate::engine::resume::merge_unacked;
@@ -98,7 +99,7 @@ impl Engine {
                     change_ref(ds, ch, &mut out);
                 }
             }
-            if let Some(f) = ds.filter.clone() {
+            if let Some(f) = ds.filter.clone().filter(|f| f.record.is_some()) {
                 self.filter_change_set(user.id, ds, &f, &mut out)?;
             }
             parents_first(&self.store.parents(user.id, &ds.name)?, &mut out);
@@ -179,6 +180,7 @@ impl Engine {
         max_obj: Option<u64>,
         field_level_types: &[String],
         budget: usize,
+        links: Option<&filters::Links>,
     ) -> Result<Option<(Command, Option<StoredBody>)>, StoreError> {
         let (guid, luid, delta) = match r {
             OutRef::Delete { luid, soft, .. } => return Ok(Some((delete(luid, *soft), None))),
@@ -192,8 +194,10 @@ impl Engine {
         // An item larger than any message stays in the store and is read a chunk at a time
         // (out_chunk.rs), unless a field-level Replace or a Move may do instead.
         let may_be_smaller = luid.is_some() && !delta.content;
-        let stream = !may_be_smaller && info.size > budget as u64;
-        let (data, smaller) = if stream {
+        // A device that takes items reduced (partial sync) gets them built whole here.
+        let reduce = !ds.shape.is_whole() && shape::applies_to(&info.content_type);
+        let stream = !may_be_smaller && !reduce && info.size > budget as u64;
+        let (mut data, mut smaller) = if stream {
             (Vec::new(), None)
         } else {
             let Some(it) = self.store.item(user, &ds.name, guid)? else {
@@ -206,8 +210,22 @@ impl Engine {
         if smaller.is_none() && luid.is_some() && delta.is_empty() {
             return Ok(None);
         }
-        if let Some(max) = max_obj.filter(|max| smaller.is_none() && info.size > *max) {
-            tracing::warn!(datastore = %ds.name, size = info.size, max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
+        let mut size = info.size;
+        if reduce {
+            // A moved item's details and link go again (the link is refreshed).
+            if ds.shape.link && matches!(smaller, Some(Smaller::Move(_))) {
+                smaller = None;
+            }
+            if smaller.is_none() {
+                let url = links.map(|l| l.url(&ds.name, guid));
+                if let Some(reduced) = shape::apply(&ds.shape, &info.content_type, &data, url.as_deref()) {
+                    size = reduced.len() as u64;
+                    data = reduced;
+                }
+            }
+        }
+        if let Some(max) = max_obj.filter(|max| smaller.is_none() && size > *max) {
+            tracing::warn!(datastore = %ds.name, size, max_obj_size = max, "item larger than the client's MaxObjSize: not sent");
             ds.awaiting_map.remove(guid);
             return Ok(None);
         }
@@ -253,6 +271,7 @@ impl Engine {
         // Leave room for the header and the encoding's overhead.
         let budget = s.max_msg_size.saturating_sub(s.max_msg_size / 10 + 1024);
         let mut out_chunk = s.out_chunk.take();
+        let links = s.links.clone();
         if let Some(oc) = &out_chunk {
             if oc.awaiting.is_some() {
                 tracing::warn!(uri = %oc.uri, "client did not accept the previous chunk (no 213): large object abandoned");
@@ -279,7 +298,7 @@ impl Engine {
                 if ds.front.is_none() {
                     let Some(next) = ds.outgoing.pop_front() else { break };
                     let types = &s.field_level_types;
-                    if let Some((cmd, stored)) = self.materialize(user, ds, &next, max_obj, types, budget)? {
+                    if let Some((cmd, stored)) = self.materialize(user, ds, &next, max_obj, types, budget, links.as_ref())? {
                         ds.front = Some((next, cmd, stored));
                     }
                     continue;

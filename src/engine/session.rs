@@ -70,6 +70,8 @@ pub(crate) struct DsState {
     pub(crate) front: Option<(OutRef, Command, Option<crate::engine::out_chunk::StoredBody>)>,
     /// The client's record filter for this session (filters.rs): the device's sync set.
     pub(crate) filter: Option<crate::engine::filters::ActiveFilter>,
+    /// How items travel to the device: its field filter within the operator's limits.
+    pub(crate) shape: crate::cpm::shape::Shape,
     pub(crate) sync_sent: bool,
     pub(crate) number_of_changes: u32,
     /// GUIDs sent as Add this session, waiting for the client's Map.
@@ -124,6 +126,10 @@ pub struct Session {
     pub(crate) quirks_resolved: bool,
     /// Content types the device takes field-level Replaces for (from its DevInf; fields.rs).
     pub(crate) field_level_types: Vec<String>,
+    /// The device's class (DevInf DevTyp), for the operator's limits.
+    pub(crate) dev_typ: Option<String>,
+    /// Makes links to whole objects for items sent reduced (set at the first sync Alert).
+    pub(crate) links: Option<crate::engine::filters::Links>,
     /// The client sent Alert 224: the session ends after this message (resume.rs).
     pub(crate) suspend_requested: bool,
     /// We sent Alert 224 (the gateway is stopping): the client's next message ends the session.
@@ -340,6 +346,7 @@ impl Engine {
         };
         let di = put.or_else(stored);
         s.field_level_types = di.as_ref().map(fields::client_types).unwrap_or_default();
+        s.dev_typ = di.as_ref().map(|d| d.dev_typ.clone()).filter(|t| !t.is_empty());
         let identity = DeviceIdentity {
             manufacturer: di.as_ref().and_then(|d| d.man.clone()).filter(|m| !m.is_empty()),
             model: di.as_ref().and_then(|d| d.mod_.clone()).filter(|m| !m.is_empty()),

@@ -124,10 +124,16 @@ pub struct SyncPrefs {
 #[serde(deny_unknown_fields)]
 pub struct DatastoreFilter {
     /// A `syncml:filtertype-cgi` query; dates may be relative to the sync (`SINCE&EQ;-30d`).
+    /// Empty: every item.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub record: String,
     /// INCLUSIVE (adds to what the device has) instead of EXCLUSIVE (the device's whole set).
     #[serde(default)]
     pub inclusive: bool,
+    /// How the items travel: `{"link": true}` (details plus link), `{"max_size": N}`,
+    /// `{"headers_only": true}`, `{"attachments": false}` (`cpm::shape::Shape`).
+    #[serde(default, skip_serializing_if = "crate::cpm::shape::Shape::is_whole")]
+    pub shape: crate::cpm::shape::Shape,
 }
 
 /// What keys a notification's digest (PROTOCOL.md §8.2: implementations disagree, so each part
@@ -194,6 +200,9 @@ impl SyncPrefs {
             }
         }
         for (ds, f) in &self.filters {
+            if f.record.trim().is_empty() {
+                continue;
+            }
             if let Err(e) = crate::filter::RecordFilter::parse(&f.record) {
                 return bad(format!("filter of {ds}: {e}"));
             }

@@ -2,7 +2,8 @@
 //!
 //! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`,
 //! one session at a time per user in `user_locks.rs`), `/api/v1/…` the service API (`api.rs`),
-//! `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
+//! `GET /notify` the long-poll notification channel (`push/longpoll.rs`), `GET /link/…` whole
+//! objects behind the links of partial sync (`link.rs`), `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
 //! runs on its own task; the engine runs on blocking threads. Shutdown first drains
 //! (`drain.rs`: sessions mid-sync get a server Alert 224 and are saved for a resume, new ones
 //! 503, until requests stop for a second), then stops accepting, lets requests in flight finish
@@ -19,6 +20,7 @@
 mod api;
 mod drain;
 mod http;
+mod link;
 pub mod notifier;
 #[cfg(test)]
 mod notifier_tests;
@@ -278,6 +280,9 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr,
     }
     if path == "/notify" {
         return push::longpoll::handle(shared, req).await;
+    }
+    if path.starts_with("/link/") {
+        return link::handle(shared, req).await;
     }
     if path == "/healthz" {
         return match *req.method() {

@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, StatusCode};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -95,7 +93,7 @@ pub(in crate::server) async fn handle(shared: Arc<Shared>, req: Request<Incoming
         return http::text(StatusCode::BAD_REQUEST, "missing ?device=ID (the SyncML device id)");
     };
     let device = crate::server::api::percent_decode(device);
-    let Some((user, password)) = basic_auth(&req) else {
+    let Some((user, password)) = http::basic_auth(req.headers()) else {
         return unauthorized("HTTP basic authentication with the device's sync user and password required");
     };
     let store = shared.engine.store().clone();
@@ -166,15 +164,3 @@ fn unauthorized(reason: &str) -> HttpResponse {
     r
 }
 
-/// (user, password) of an `Authorization: Basic` header.
-fn basic_auth(req: &Request<Incoming>) -> Option<(String, String)> {
-    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, b64) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
