@@ -424,6 +424,137 @@ mod session_tests {
         assert_eq!(subjects(&out), ["old"]);
     }
 
+    fn field_filtered(dev: &Device, params: &[&str], max: Option<u64>) -> Command {
+        let Command::Alert(mut a) = alert(dev, AlertCode::TwoWay) else { unreachable!() };
+        let target = a.items[0].target.as_mut().unwrap();
+        target.filter = Some(Box::new(Filter {
+            meta: Meta::with_type(EMAIL_TYPE),
+            field: Some(Item {
+                meta: Some(Meta::with_type(super::FIELD_TYPE)),
+                data: Some(Data::Properties(vec![Property {
+                    prop_name: "emailitem".into(),
+                    max_size: max,
+                    prop_params: params.iter().map(|n| PropParam { param_name: (*n).into(), ..Default::default() }).collect(),
+                    ..Default::default()
+                }])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
+        Command::Alert(a)
+    }
+
+    fn email_of(cmd: &Command) -> Email {
+        let items = match cmd {
+            Command::Add(a) => &a.items,
+            Command::Replace(r) => &r.items,
+            other => panic!("{other:?}"),
+        };
+        Email::parse(items[0].data.as_ref().and_then(Data::bytes).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_field_filter_cuts_messages_and_their_reduced_copy_never_overwrites_the_stored_one() {
+        use crate::cpm::objects::ext_value;
+        use crate::cpm::shape::BODY_EXT;
+        let (e, store) = engine();
+        let user = store.user_by_name("alice").unwrap().unwrap().id;
+        let long = format!("Subject: long\r\n\r\n{}", "a line of text\r\n".repeat(100));
+        let full = Email { emailitem: long.clone().into_bytes(), ..Default::default() }.to_xml();
+        let add = Mutation::Add { parent: None, content_type: EMAIL_TYPE.into(), data: full.clone() };
+        let guid = store.apply(user, "contacts", &Origin::Service, &[add]).unwrap()[0].guid().unwrap().to_string();
+        let mut a = first_contact(&e, "dev-a");
+        let f = field_filtered(&a, &["texttype"], Some(64));
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 100);
+        let [add @ Command::Add(_)] = &out[..] else { panic!("{out:?}") };
+        let sent = email_of(add);
+        assert!(sent.emailitem.len() < 100, "{}", String::from_utf8_lossy(&sent.emailitem));
+        assert_eq!(ext_value(&sent.ext, BODY_EXT), Some("1536"), "64 of 1600 bytes of text, at a line end");
+        let link = ext_value(&sent.ext, crate::cpm::link::LINK_EXT).unwrap();
+        assert!(link.starts_with(&format!("http://127.0.0.1/link/alice/contacts/{guid}?exp=")), "{link}");
+
+        // The device marks its short copy read and sends it back whole: the text stays.
+        let mut seen = sent.clone();
+        seen.read = true;
+        let replace = Command::Replace(Replace {
+            cmd_id: 1,
+            meta: Some(Meta::with_type(EMAIL_TYPE)),
+            items: vec![Item {
+                source: Some(Source::uri("100")),
+                data: Some(Data::Bytes(seen.to_xml())),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let plain = alert(&a, AlertCode::TwoWay);
+        let (_, status, _) = session_with_alert(&e, &mut a, plain, vec![replace], 200);
+        assert_eq!(status, 200);
+        let stored = Email::parse(&store.item(user, "contacts", &guid).unwrap().unwrap().data).unwrap();
+        assert!(stored.read);
+        assert_eq!(String::from_utf8(stored.emailitem).unwrap(), long, "the whole text is kept");
+        assert!(stored.ext.is_empty(), "no marks stored");
+
+        // Headers only: nothing of the text.
+        let mut b = first_contact(&e, "dev-b");
+        let f = field_filtered(&b, &[], None);
+        let (out, _, _) = session_with_alert(&e, &mut b, f, vec![], 100);
+        let sent = email_of(&out[0]);
+        assert_eq!(sent.emailitem, b"Subject: long\r\n\r\n");
+        assert!(sent.read, "states travel");
+    }
+
+    #[test]
+    fn an_operator_limit_by_device_class_sends_details_and_links() {
+        use crate::cpm::objects::{ext_value, File, FILE_TYPE};
+        use crate::engine::config::DeviceLimit;
+        let store: std::sync::Arc<dyn crate::store::Store> = std::sync::Arc::new(crate::store::memory::MemoryStore::new());
+        store.create_user("alice", &crate::auth::md5_secret("alice", "secret")).unwrap();
+        let limit = DeviceLimit {
+            dev_typ: Some("phone".into()),
+            datastore: None,
+            max_size: Some(1000),
+            link: false,
+            headers_only: false,
+            no_attachments: false,
+        };
+        let cfg = crate::engine::EngineConfig { limits: vec![limit], ..Default::default() };
+        let e = crate::engine::Engine::new(store.clone(), cfg);
+        let user = store.user_by_name("alice").unwrap().unwrap().id;
+        let file = |name: &str, n: usize| Mutation::Add {
+            parent: None,
+            content_type: FILE_TYPE.into(),
+            data: File { name: name.into(), body: Some(vec![b'x'; n]), ..Default::default() }.to_xml(),
+        };
+        store.apply(user, "contacts", &Origin::Service, &[file("small.txt", 10), file("big.bin", 5000)]).unwrap();
+        // The phone's stored DevInf gives its class.
+        let mut a = first_contact(&e, "dev-a");
+        let mut record = store.device(user, "dev-a").unwrap().unwrap();
+        let di = DevInf { ver_dtd: "1.2".into(), dev_id: "dev-a".into(), dev_typ: "phone".into(), ..Default::default() };
+        record.devinf = Some(
+            crate::codec::encode(&crate::codec::Document::DevInf(di), crate::codec::Encoding::Xml, false).unwrap(),
+        );
+        store.put_device(user, &record).unwrap();
+        let plain = alert(&a, AlertCode::TwoWay);
+        let (out, _, _) = session_with_alert(&e, &mut a, plain, vec![], 100);
+        let files: Vec<File> = out
+            .iter()
+            .map(|c| match c {
+                Command::Add(x) => File::parse(x.items[0].data.as_ref().and_then(Data::bytes).unwrap()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let big = files.iter().find(|f| f.name == "big.bin").unwrap();
+        assert_eq!((big.body.as_ref(), big.size), (None, Some(5000)));
+        assert!(ext_value(&big.ext, crate::cpm::link::LINK_EXT).is_some_and(|l| l.contains("/link/alice/contacts/")));
+        let small = files.iter().find(|f| f.name == "small.txt").unwrap();
+        assert_eq!(small.body.as_deref(), Some(&b"xxxxxxxxxx"[..]));
+        // A workstation is not limited.
+        let mut pc = first_contact(&e, "dev-pc");
+        let plain = alert(&pc, AlertCode::TwoWay);
+        let (out, _, _) = session_with_alert(&e, &mut pc, plain, vec![], 100);
+        assert!(out.iter().all(|c| matches!(c, Command::Add(x) if !String::from_utf8_lossy(x.items[0].data.as_ref().and_then(Data::bytes).unwrap()).contains("X-CPM-LINK"))));
+    }
+
     #[test]
     fn a_bad_query_is_422_with_the_reason() {
         let (e, _) = engine();

@@ -12,7 +12,7 @@ use super::server::{Server, TempDir};
 const TOKEN: &str = "operator-secret";
 const AUTH: &str = "Authorization: Bearer operator-secret";
 
-fn start() -> (TempDir, Server) {
+pub(crate) fn start() -> (TempDir, Server) {
     let dir = TempDir::new();
     let cfg = dir.path().join("syncgate.toml");
     fs::write(&cfg, format!("[api]\ntoken = \"{TOKEN}\"\n")).expect("write the config");
@@ -21,7 +21,7 @@ fn start() -> (TempDir, Server) {
 }
 
 /// A JSON call with the operator token: the status and the JSON answer.
-fn call(s: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) fn call(s: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let r = s.request(method, path, &[AUTH, "Content-Type: application/json"], body.as_bytes());
     let value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
@@ -88,17 +88,17 @@ fn without_a_token_in_the_configuration_the_api_is_off() {
 }
 
 /// A simulated device syncing `content` and `messages` through the binary.
-struct Sim {
+pub(crate) struct Sim {
     dir: TempDir,
     id: String,
 }
 
 impl Sim {
-    fn new(id: &str) -> Sim {
+    pub(crate) fn new(id: &str) -> Sim {
         Sim { dir: TempDir::new(), id: id.to_string() }
     }
 
-    fn sync(&self, s: &Server, store: &str) -> Value {
+    pub(crate) fn sync(&self, s: &Server, store: &str) -> Value {
         let sessions = fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
         let out = Command::new(env!("CARGO_BIN_EXE_syncgate"))
             .args(["client", "--url", &format!("http://{}/sync", s.addr), "--user", "alice", "--password", "pw"])
@@ -115,7 +115,7 @@ impl Sim {
     }
 
     /// How often `needle` crossed the wire in this device's sessions (their dumped messages).
-    fn on_the_wire(&self, needle: &str) -> usize {
+    pub(crate) fn on_the_wire(&self, needle: &str) -> usize {
         let mut n = 0;
         for dir in fs::read_dir(self.dir.path()).expect("state folder") {
             let dir = dir.expect("entry").path();
@@ -129,22 +129,22 @@ impl Sim {
         n
     }
 
-    fn data(&self, store: &str) -> std::path::PathBuf {
+    pub(crate) fn data(&self, store: &str) -> std::path::PathBuf {
         self.dir.path().join("data").join(store)
     }
 
-    fn meta(&self, store: &str) -> Value {
+    pub(crate) fn meta(&self, store: &str) -> Value {
         fs::read(self.data(store).join(".meta.json"))
             .map(|b| serde_json::from_slice(&b).expect("meta JSON"))
             .unwrap_or_else(|_| json!({ "items": {} }))
     }
 
-    fn set_meta(&self, store: &str, meta: &Value) {
+    pub(crate) fn set_meta(&self, store: &str, meta: &Value) {
         fs::write(self.data(store).join(".meta.json"), meta.to_string()).expect("write meta");
     }
 
     /// (LUID, parent LUID, text) of every item.
-    fn items(&self, store: &str) -> Vec<(String, Option<String>, String)> {
+    pub(crate) fn items(&self, store: &str) -> Vec<(String, Option<String>, String)> {
         let meta = self.meta(store);
         let mut out = Vec::new();
         for e in fs::read_dir(self.data(store)).expect("data folder") {
@@ -159,7 +159,7 @@ impl Sim {
         out
     }
 
-    fn find(&self, store: &str, needle: &str) -> (String, Option<String>, String) {
+    pub(crate) fn find(&self, store: &str, needle: &str) -> (String, Option<String>, String) {
         self.items(store)
             .into_iter()
             .find(|(_, _, t)| t.contains(needle))

@@ -8,6 +8,7 @@ mod interop;
 mod kannel;
 mod libwbxml;
 mod notify;
+mod partial;
 mod props;
 mod regressions;
 mod server;
