@@ -1,9 +1,11 @@
 //! DS 1.2 filters sent by the client (PROTOCOL.md §9): Filter-Rx and FilterCap in the server's
 //! DevInf, every record-filter operator of the `syncml:filtertype-cgi` grammar with its
 //! case-insensitive form, `&NULL;`, `&OR;` with parentheses, INCLUSIVE and EXCLUSIVE filters,
-//! and the statuses for a bad query (422), another grammar (415) and a bad FilterType (422).
+//! the statuses for a bad query (422), another grammar (415) and a bad FilterType (422), and
+//! field filters (22–23): only the named properties travel, cut to their MaxSize, and the
+//! device's Replace of such a reduced item does not cost the server what it never sent.
 //!
-//! Cases 02–21 are not applicable to a server whose DevInf offers no record filter (no
+//! Cases 02–23 are not applicable to a server whose DevInf offers no record filter (no
 //! Filter-Rx `syncml:filtertype-cgi` for the datastore). Each case seeds three vCards of its own through a second device — FN alpha (X-RANK 1),
 //! Beta (X-RANK 2, X-EXTRA y), gamma (X-RANK 3), all with NOTE = a marker of the case — and a
 //! fresh device slow-syncs with `NOTE&EQ;<marker>&AND;(<query>)`.
@@ -11,7 +13,7 @@
 use crate::conformance::messages::add;
 use crate::conformance::session::{contains, synced_device, Device, Session};
 use crate::conformance::{case, check, Area, Case, CaseError, CaseResult, Ctx};
-use crate::proto::{AlertCode, CmdName, Data, Filter, FilterType, Item, Meta};
+use crate::proto::{AlertCode, CmdName, Data, Filter, FilterType, Item, Meta, Property};
 
 const CGI: &str = "syncml:filtertype-cgi";
 
@@ -55,6 +57,20 @@ pub fn cases() -> Vec<Case> {
         case!("filter-19", Area::Filters, "a query that does not parse is answered 422 (§9.3)", filter_19),
         case!("filter-20", Area::Filters, "a record filter in another grammar is answered 415 (§9.3)", filter_20),
         case!("filter-21", Area::Filters, "an unknown FilterType is answered 422 (§9.3)", filter_21),
+        case!(
+            "filter-22",
+            Area::Filters,
+            "a field filter sends only the named properties, each cut to its MaxSize (§9.1)",
+            filter_22,
+            2
+        ),
+        case!(
+            "filter-23",
+            Area::Filters,
+            "a Replace of a field-filtered item keeps the properties and lengths the device never got (§9.1)",
+            filter_23,
+            3
+        ),
     ]
 }
 
@@ -291,4 +307,69 @@ async fn filter_20(ctx: Ctx) -> CaseResult {
 async fn filter_21(ctx: Ctx) -> CaseResult {
     let code = alert_status_with(&ctx, record("FN&EQ;x", CGI, Some(FilterType::Other("SOMETIMES".into())))).await?;
     check(code == 422, || format!("Alert status {code}"))
+}
+
+/// A Field part naming `props` (name, MaxSize).
+fn field(props: &[(&str, Option<u64>)]) -> Item {
+    Item {
+        meta: Some(Meta::with_type("application/vnd.syncml-devinf+xml")),
+        data: Some(Data::Properties(
+            props
+                .iter()
+                .map(|(n, max)| Property { prop_name: (*n).into(), max_size: *max, ..Default::default() })
+                .collect(),
+        )),
+        ..Default::default()
+    }
+}
+
+/// A fresh device's slow sync of the case's items with FN cut to 3 bytes, NOTE and X-RANK.
+async fn field_filtered(ctx: &Ctx, marker: &str) -> Result<Session, CaseError> {
+    let mut s = Session::new(ctx, Device::new(ctx, 0));
+    let mut f = record(&format!("NOTE&EQ;{marker}"), CGI, None);
+    f.field = Some(field(&[("FN", Some(3)), ("NOTE", None), ("X-RANK", None)]));
+    s.filter = Some(f);
+    let run = s.sync(AlertCode::SlowSync, vec![]).await?;
+    check(run.completed, || "the sync with a field filter did not complete".into())?;
+    Ok(s)
+}
+
+async fn filter_22(ctx: Ctx) -> CaseResult {
+    offers_filters(&ctx).await?;
+    let (marker, _) = seed(&ctx).await?;
+    let s = field_filtered(&ctx, &marker).await?;
+    check(names(&s, &marker) == ["Bet", "alp", "gam"], || format!("FN values {:?}", names(&s, &marker)))?;
+    for (_, data) in s.server_adds.iter().filter(|(_, d)| contains(d, marker.as_bytes())) {
+        let text = String::from_utf8_lossy(data);
+        let unnamed = text.lines().any(|l| l.starts_with("N:") || l.starts_with("X-EXTRA"));
+        check(!unnamed && text.contains("X-RANK:"), || format!("properties not asked for, or missing: {text}"))?;
+    }
+    Ok(())
+}
+
+async fn filter_23(ctx: Ctx) -> CaseResult {
+    offers_filters(&ctx).await?;
+    let (marker, seeder) = seed(&ctx).await?;
+    let s = field_filtered(&ctx, &marker).await?;
+    let phone = s.into_device();
+    let luid = crate::conformance::session::luid_of(&phone, "FN:alp")
+        .ok_or_else(|| CaseError::Protocol("the device does not hold alpha".into()))?;
+    // The device changes alpha's rank and sends back its reduced copy.
+    let held = phone.items.get(&luid).cloned().unwrap_or_default();
+    let edited = String::from_utf8_lossy(&held).replace("X-RANK:1", "X-RANK:9");
+    let mut s = Session::new(&ctx, phone);
+    let mut f = record(&format!("NOTE&EQ;{marker}"), CGI, None);
+    f.field = Some(field(&[("FN", Some(3)), ("NOTE", None), ("X-RANK", None)]));
+    s.filter = Some(f);
+    let replace = crate::conformance::messages::replace(&luid, edited.into_bytes());
+    s.sync(AlertCode::TwoWay, vec![replace]).await?;
+    // The device that keeps everything gets the new rank with the whole name and the N it had.
+    let mut s = Session::new(&ctx, seeder);
+    s.sync(AlertCode::TwoWay, vec![]).await?;
+    let got = s.server_replaces.iter().find(|(_, d)| contains(d, b"X-RANK:9"));
+    let text = got.map(|(_, d)| String::from_utf8_lossy(d).into_owned()).unwrap_or_default();
+    check(!text.is_empty(), || format!("the full device got no Replace with the new rank: {:?}", s.server_replaces))?;
+    check(text.contains("FN:alpha") && text.contains("\nN:alpha"), || {
+        format!("the Replace lost what the filtered device never had: {text}")
+    })
 }

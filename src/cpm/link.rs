@@ -191,18 +191,21 @@ mod tests {
         let bob = LinkKey::for_user("op", "secret-of-bob");
         assert_eq!(verify(&bob, &back, &exp, &sig, 0), Err(LinkError::BadSignature));
         // A changed password (another stored secret) or operator secret revokes the link.
+        assert_eq!(verify(&LinkKey::for_user("op", "new-secret"), &back, &exp, &sig, 0), Err(LinkError::BadSignature));
         assert_eq!(
-            verify(&LinkKey::for_user("op", "new-secret"), &back, &exp, &sig, 0),
+            verify(&LinkKey::for_user("", "secret-of-alice"), &back, &exp, &sig, 0),
             Err(LinkError::BadSignature)
         );
-        assert_eq!(verify(&LinkKey::for_user("", "secret-of-alice"), &back, &exp, &sig, 0), Err(LinkError::BadSignature));
         assert_eq!(verify(&key, &back, "x", &sig, 0), Err(LinkError::Malformed));
         assert_eq!(verify(&key, &back, &exp, "zz", 0), Err(LinkError::Malformed));
     }
 
     #[test]
     fn link_paths_parse_strictly() {
-        assert_eq!(parse_path("/link/a/b/c"), Some(LinkTarget { user: "a".into(), datastore: "b".into(), guid: "c".into() }));
+        assert_eq!(
+            parse_path("/link/a/b/c"),
+            Some(LinkTarget { user: "a".into(), datastore: "b".into(), guid: "c".into() })
+        );
         for bad in ["/link/a/b", "/link/a/b/c/d", "/link//b/c", "/other/a/b/c", "/link/a/b/%zz", "/link/a/b/%ff"] {
             assert_eq!(parse_path(bad), None, "{bad}");
         }

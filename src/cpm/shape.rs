@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpm::link::LINK_EXT;
 use crate::cpm::objects::{ext_value, Email, Ext, File, EMAIL_TYPE, FILE_TYPE};
+use crate::cpm::vfields::{self, is_vobject, FieldLimit};
 
 /// Bytes of the message text not sent.
 pub const BODY_EXT: &str = "x-funambol-body";
@@ -44,6 +45,10 @@ pub struct Shape {
     /// Messages: attachments are sent (within `max_size`).
     #[serde(default = "yes")]
     pub attachments: bool,
+    /// vCard/iCalendar items: only these properties travel, each cut to its size
+    /// (`cpm::vfields`); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldLimit>,
 }
 
 fn yes() -> bool {
@@ -52,7 +57,7 @@ fn yes() -> bool {
 
 impl Default for Shape {
     fn default() -> Self {
-        Shape { link: false, max_size: None, headers_only: false, attachments: true }
+        Shape { link: false, max_size: None, headers_only: false, attachments: true, fields: Vec::new() }
     }
 }
 
@@ -72,14 +77,35 @@ impl Shape {
             },
             headers_only: self.headers_only || other.headers_only,
             attachments: self.attachments && other.attachments,
+            fields: match (self.fields.is_empty(), other.fields.is_empty()) {
+                (true, _) => other.fields.clone(),
+                (_, true) => self.fields.clone(),
+                // Both name properties: those both name, at the smaller size.
+                _ => self
+                    .fields
+                    .iter()
+                    .filter_map(|a| {
+                        let b = other.fields.iter().find(|b| b.name.eq_ignore_ascii_case(&a.name))?;
+                        let max_size = match (a.max_size, b.max_size) {
+                            (Some(x), Some(y)) => Some(x.min(y)),
+                            (x, y) => x.or(y),
+                        };
+                        Some(FieldLimit { name: a.name.clone(), max_size })
+                    })
+                    .collect(),
+            },
         }
     }
-}
 
-/// Whether objects of this type can travel reduced (files and messages).
-pub fn applies_to(content_type: &str) -> bool {
-    let base = content_type.split(';').next().unwrap_or("").trim();
-    base.eq_ignore_ascii_case(FILE_TYPE) || base.eq_ignore_ascii_case(EMAIL_TYPE)
+    /// Whether items of this type can travel reduced under this shape.
+    pub fn reduces(&self, content_type: &str) -> bool {
+        if is_vobject(content_type) {
+            return !self.fields.is_empty();
+        }
+        let base = content_type.split(';').next().unwrap_or("").trim();
+        let mime = base.eq_ignore_ascii_case(FILE_TYPE) || base.eq_ignore_ascii_case(EMAIL_TYPE);
+        mime && (self.link || self.max_size.is_some() || self.headers_only || !self.attachments)
+    }
 }
 
 /// The object a device gets under `shape`; `None` when it goes as stored. `link` is the URL of
@@ -87,6 +113,9 @@ pub fn applies_to(content_type: &str) -> bool {
 pub fn apply(shape: &Shape, content_type: &str, data: &[u8], link: Option<&str>) -> Option<Vec<u8>> {
     if shape.is_whole() {
         return None;
+    }
+    if is_vobject(content_type) {
+        return vfields::reduce(data, &shape.fields);
     }
     let base = content_type.split(';').next().unwrap_or("").trim();
     if base.eq_ignore_ascii_case(FILE_TYPE) {
@@ -130,13 +159,23 @@ fn add_link(ext: &mut Vec<Ext>, link: Option<&str>) {
 }
 
 /// What a device's Replace of an item stores, when the device holds the item reduced (it says
-/// so with the marks of [`apply`], or the session sends it reduced: `shaped`); `None` when the
-/// data stores as it came.
-pub fn merge_incoming(stored_type: &str, stored: &[u8], content_type: &str, data: &[u8], shaped: bool) -> Option<Vec<u8>> {
+/// so with the marks of [`apply`], or the session sends it reduced under `shape`); `None` when
+/// the data stores as it came.
+pub fn merge_incoming(
+    stored_type: &str,
+    stored: &[u8],
+    content_type: &str,
+    data: &[u8],
+    shape: &Shape,
+) -> Option<Vec<u8>> {
     let base = |t: &str| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if base(stored_type) != base(content_type) {
         return None;
     }
+    if is_vobject(content_type) {
+        return vfields::merge(stored, data, &shape.fields);
+    }
+    let shaped = shape.reduces(content_type);
     let ours = |ext: &[Ext]| ext.iter().any(|e| is_mark(&e.name));
     match base(content_type).as_str() {
         FILE_TYPE => {
@@ -215,7 +254,9 @@ pub fn cut_message(msg: &[u8], headers_only: bool, attachments: bool, max_size: 
         let mut message = head.to_vec();
         message.extend_from_slice(b"\r\n");
         let attachments = match boundary(head) {
-            Some(b) => parts(body, &b).into_iter().filter(|p| p.attachment).map(|p| (p.name, p.body.len() as u64)).collect(),
+            Some(b) => {
+                parts(body, &b).into_iter().filter(|p| p.attachment).map(|p| (p.name, p.body.len() as u64)).collect()
+            }
             None => Vec::new(),
         };
         let attached: u64 = attachments.iter().map(|(_, s)| s).sum();
@@ -365,7 +406,8 @@ fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<Part<'a>> {
         let lower_ct = ct.to_ascii_lowercase();
         let attachment = disposition.to_ascii_lowercase().starts_with("attachment")
             || !(lower_ct.starts_with("text/") || lower_ct.starts_with("multipart/"));
-        let name = param(&disposition, "filename").or_else(|| param(&ct, "name")).unwrap_or_else(|| "attachment".into());
+        let name =
+            param(&disposition, "filename").or_else(|| param(&ct, "name")).unwrap_or_else(|| "attachment".into());
         out.push(Part { head, body: part_body, attachment, name });
     }
     out
@@ -453,21 +495,27 @@ mod tests {
         let reduced = apply(&shape, EMAIL_TYPE, &stored, None).unwrap();
         let mut seen = Email::parse(&reduced).unwrap();
         seen.read = true;
-        let merged = Email::parse(&merge_incoming(EMAIL_TYPE, &stored, EMAIL_TYPE, &seen.to_xml(), false).unwrap()).unwrap();
+        let merged =
+            Email::parse(&merge_incoming(EMAIL_TYPE, &stored, EMAIL_TYPE, &seen.to_xml(), &Shape::default()).unwrap())
+                .unwrap();
         assert_eq!((merged.read, merged.emailitem.as_slice(), merged.ext.len()), (true, PLAIN, 0));
         // Without marks, only a session that sends the type reduced merges.
         let mut plain = Email::parse(&stored).unwrap();
         plain.flagged = true;
         plain.emailitem = b"Subject: Hi\r\n\r\n".to_vec();
-        assert_eq!(merge_incoming(EMAIL_TYPE, &stored, EMAIL_TYPE, &plain.to_xml(), false), None);
-        let merged = Email::parse(&merge_incoming(EMAIL_TYPE, &stored, EMAIL_TYPE, &plain.to_xml(), true).unwrap()).unwrap();
+        assert_eq!(merge_incoming(EMAIL_TYPE, &stored, EMAIL_TYPE, &plain.to_xml(), &Shape::default()), None);
+        let merged =
+            Email::parse(&merge_incoming(EMAIL_TYPE, &stored, EMAIL_TYPE, &plain.to_xml(), &shape).unwrap()).unwrap();
         assert_eq!((merged.flagged, merged.emailitem.as_slice()), (true, PLAIN));
 
         let file = File { name: "a.txt".into(), body: Some(b"full".to_vec()), ..Default::default() }.to_xml();
-        let renamed = File { name: "b.txt".into(), size: Some(4), ext: vec![Ext::new(LINK_EXT, &["u"])], ..Default::default() };
-        let merged = File::parse(&merge_incoming(FILE_TYPE, &file, FILE_TYPE, &renamed.to_xml(), true).unwrap()).unwrap();
+        let link_shape = Shape { link: true, ..Default::default() };
+        let renamed =
+            File { name: "b.txt".into(), size: Some(4), ext: vec![Ext::new(LINK_EXT, &["u"])], ..Default::default() };
+        let merged =
+            File::parse(&merge_incoming(FILE_TYPE, &file, FILE_TYPE, &renamed.to_xml(), &link_shape).unwrap()).unwrap();
         assert_eq!((merged.name.as_str(), merged.body.as_deref(), merged.ext.len()), ("b.txt", Some(&b"full"[..]), 0));
         let edited = File { name: "a.txt".into(), body: Some(b"new".to_vec()), ..Default::default() }.to_xml();
-        assert_eq!(merge_incoming(FILE_TYPE, &file, FILE_TYPE, &edited, true), None, "a new body is a new body");
+        assert_eq!(merge_incoming(FILE_TYPE, &file, FILE_TYPE, &edited, &link_shape), None, "a new body is a new body");
     }
 }

@@ -502,7 +502,7 @@ impl Scope<'_> {
         let new_parent = parent.unwrap_or_else(|| current.parent.clone());
         // A field-level Replace is merged into what is stored (fields.rs).
         let (data, fields_only) =
-            match fields::incoming(&current.content_type, &current.data, &content_type, data, field_level, !ds.shape.is_whole()) {
+            match fields::incoming(&current.content_type, &current.data, &content_type, data, field_level, &ds.shape) {
                 Ok(x) => x,
                 Err(code) => return Ok(Plan::Answer(code)),
             };

@@ -70,6 +70,7 @@ impl DeviceLimit {
             max_size: self.max_size,
             headers_only: self.headers_only,
             attachments: !self.no_attachments,
+            ..Default::default()
         }
     }
 }

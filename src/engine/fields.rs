@@ -21,7 +21,7 @@ pub(super) fn incoming(
     content_type: &str,
     data: Vec<u8>,
     field_level: bool,
-    shaped: bool,
+    shape: &crate::cpm::shape::Shape,
 ) -> Result<(Vec<u8>, bool), StatusCode> {
     if field_level {
         if !fields::supports(stored_type) {
@@ -40,7 +40,7 @@ pub(super) fn incoming(
         };
     }
     // A copy the device holds reduced (partial sync) never overwrites the whole object.
-    let data = match crate::cpm::shape::merge_incoming(stored_type, stored, content_type, &data, shaped) {
+    let data = match crate::cpm::shape::merge_incoming(stored_type, stored, content_type, &data, shape) {
         Some(merged) => {
             tracing::debug!(content_type, "Replace of a reduced copy merged into the stored object");
             merged
@@ -149,18 +149,25 @@ mod tests {
 
     #[test]
     fn incoming_merges_and_classifies() {
-        let (data, only) =
-            incoming(EMAIL_TYPE, &mail(false), EMAIL_TYPE, b"<Email><read>1</read></Email>".to_vec(), true, false)
-                .expect("merged");
+        let (data, only) = incoming(
+            EMAIL_TYPE,
+            &mail(false),
+            EMAIL_TYPE,
+            b"<Email><read>1</read></Email>".to_vec(),
+            true,
+            &Default::default(),
+        )
+        .expect("merged");
         assert!(only && Email::parse(&data).unwrap().read);
-        assert!(incoming(EMAIL_TYPE, &mail(false), EMAIL_TYPE, mail(true), false, false).unwrap().1);
-        assert!(!incoming("text/x-vcard", b"a", "text/x-vcard", b"b".to_vec(), false, false).unwrap().1);
+        assert!(incoming(EMAIL_TYPE, &mail(false), EMAIL_TYPE, mail(true), false, &Default::default()).unwrap().1);
+        assert!(!incoming("text/x-vcard", b"a", "text/x-vcard", b"b".to_vec(), false, &Default::default()).unwrap().1);
         assert_eq!(
-            incoming("text/x-vcard", b"a", "text/x-vcard", b"b".to_vec(), true, false).unwrap_err(),
+            incoming("text/x-vcard", b"a", "text/x-vcard", b"b".to_vec(), true, &Default::default()).unwrap_err(),
             StatusCode::OptionalFeatureNotSupported
         );
         assert_eq!(
-            incoming(EMAIL_TYPE, &mail(false), EMAIL_TYPE, b"<Folder/>".to_vec(), true, false).unwrap_err(),
+            incoming(EMAIL_TYPE, &mail(false), EMAIL_TYPE, b"<Folder/>".to_vec(), true, &Default::default())
+                .unwrap_err(),
             StatusCode::BadRequest
         );
     }

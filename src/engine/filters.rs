@@ -8,9 +8,11 @@
 //! removes nothing. A field filter (DevInf `Property` elements, PROTOCOL.md §9.1) shapes what
 //! travels (`cpm::shape`): `emailitem` without parameters = headers only, with `texttype` =
 //! text without attachments, with `attachtype` too = both; `MaxSize` cuts message text and sends
-//! larger files as details plus link; `body` with `MaxSize` limits file bodies. Statuses: 415 for
-//! another grammar or field type, 422 for a query that does not parse or an unknown FilterType,
-//! 406 for field filters on other properties and for filters before DS 1.2.
+//! larger files as details plus link; `body` with `MaxSize` limits file bodies; for vCard and
+//! iCalendar items the named properties are the ones that travel, each cut to its `MaxSize`
+//! (`cpm::vfields`). Statuses: 415 for another grammar or field type, 422 for a query that does
+//! not parse or an unknown FilterType, 406 for other properties of messages and files and for
+//! filters before DS 1.2.
 //! A device that sends no Filter gets the standing one of its preferences
 //! (`notify::prefs::SyncPrefs::filters`), with relative dates resolved at the session's time.
 
@@ -57,7 +59,12 @@ pub(crate) struct Links {
 impl Links {
     /// Links for `user` valid `ttl_days` from `now`, at `base_url` or else at the scheme and
     /// host of the URI the device is answered at.
-    pub(crate) fn new(cfg: &crate::engine::config::LinkConfig, user: &crate::store::User, resp_uri: &str, now: i64) -> Links {
+    pub(crate) fn new(
+        cfg: &crate::engine::config::LinkConfig,
+        user: &crate::store::User,
+        resp_uri: &str,
+        now: i64,
+    ) -> Links {
         let base = if cfg.base_url.trim().is_empty() { origin(resp_uri) } else { cfg.base_url.trim().to_string() };
         let ttl = i64::try_from(cfg.ttl_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
         Links {
@@ -69,7 +76,8 @@ impl Links {
     }
 
     pub(crate) fn url(&self, datastore: &str, guid: &str) -> String {
-        let t = crate::cpm::link::LinkTarget { user: self.user.clone(), datastore: datastore.into(), guid: guid.into() };
+        let t =
+            crate::cpm::link::LinkTarget { user: self.user.clone(), datastore: datastore.into(), guid: guid.into() };
         crate::cpm::link::url(&self.base, &self.key, &t, self.exp)
     }
 }
@@ -114,11 +122,20 @@ pub(crate) fn standing(
     Ok(Some(ActiveFilter { record, inclusive: f.inclusive, shape: f.shape.clone() }))
 }
 
-/// Reads a field filter: the shape it asks for, or the status and reason.
-fn read_field(item: &crate::proto::Item) -> Result<Shape, (StatusCode, String)> {
+/// Reads a field filter for items of `content_type` (the Filter's Meta Type, when given): the
+/// shape it asks for, or the status and reason.
+fn read_field(item: &crate::proto::Item, content_type: Option<&str>) -> Result<Shape, (StatusCode, String)> {
+    let mime = content_type.is_some_and(|t| {
+        let t = t.split(';').next().unwrap_or("").trim();
+        t.eq_ignore_ascii_case(crate::cpm::objects::EMAIL_TYPE)
+            || t.eq_ignore_ascii_case(crate::cpm::objects::FILE_TYPE)
+    });
     if let Some(t) = item.meta.as_ref().and_then(|m| m.type_.as_deref()) {
         if !t.eq_ignore_ascii_case(FIELD_TYPE) {
-            return Err((StatusCode::UnsupportedMediaType, format!("field filter type {t:?}; only {FIELD_TYPE} is read")));
+            return Err((
+                StatusCode::UnsupportedMediaType,
+                format!("field filter type {t:?}; only {FIELD_TYPE} is read"),
+            ));
         }
     }
     let props: &[Property] = match &item.data {
@@ -140,12 +157,20 @@ fn read_field(item: &crate::proto::Item) -> Result<Shape, (StatusCode, String)> 
                 shape.max_size = p.max_size.or(shape.max_size);
             }
             "body" => shape.max_size = p.max_size.or(shape.max_size),
-            other => {
+            other if mime => {
                 return Err((
                     StatusCode::OptionalFeatureNotSupported,
-                    format!("field filter on property {other:?}: this server filters emailitem (messages) and body (files)"),
+                    format!(
+                        "field filter on property {other:?}: messages and files are filtered by emailitem and body"
+                    ),
                 ))
             }
+            _ if p.prop_name.trim().is_empty() => {
+                return Err((StatusCode::BadCgiScript, "field filter Property without PropName".into()));
+            }
+            _ => shape
+                .fields
+                .push(crate::cpm::vfields::FieldLimit { name: p.prop_name.trim().into(), max_size: p.max_size }),
         }
     }
     Ok(shape)
@@ -164,7 +189,7 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
         }
     };
     let shape = match &f.field {
-        Some(item) => read_field(item)?,
+        Some(item) => read_field(item, f.meta.type_.as_deref())?,
         None => Shape::default(),
     };
     let Some(record) = &f.record else {
@@ -291,7 +316,13 @@ mod tests {
         let both = shape(field("EMAILITEM", &["texttype", "attachtype"], Some(5000)));
         assert_eq!((both.headers_only, both.attachments, both.max_size), (false, true, Some(5000)));
         assert_eq!(shape(field("body", &[], Some(10))).max_size, Some(10));
-        assert_eq!(code(read(&field("N", &[], None), Version::V1_2)), StatusCode::OptionalFeatureNotSupported);
+        let mut on_mail = field("N", &[], None);
+        on_mail.meta = Meta::with_type(crate::cpm::objects::EMAIL_TYPE);
+        assert_eq!(code(read(&on_mail, Version::V1_2)), StatusCode::OptionalFeatureNotSupported);
+        let mut on_cards = field("FN", &[], Some(3));
+        on_cards.meta = Meta::with_type("text/vcard");
+        let fields = shape(on_cards).fields;
+        assert_eq!((fields[0].name.as_str(), fields[0].max_size), ("FN", Some(3)));
         let mut other_type = field("body", &[], None);
         other_type.field.as_mut().unwrap().meta = Some(Meta::with_type("text/plain"));
         assert_eq!(code(read(&other_type, Version::V1_2)), StatusCode::UnsupportedMediaType);
@@ -434,7 +465,10 @@ mod session_tests {
                 data: Some(Data::Properties(vec![Property {
                     prop_name: "emailitem".into(),
                     max_size: max,
-                    prop_params: params.iter().map(|n| PropParam { param_name: (*n).into(), ..Default::default() }).collect(),
+                    prop_params: params
+                        .iter()
+                        .map(|n| PropParam { param_name: (*n).into(), ..Default::default() })
+                        .collect(),
                     ..Default::default()
                 }])),
                 ..Default::default()
@@ -507,7 +541,8 @@ mod session_tests {
     fn an_operator_limit_by_device_class_sends_details_and_links() {
         use crate::cpm::objects::{ext_value, File, FILE_TYPE};
         use crate::engine::config::DeviceLimit;
-        let store: std::sync::Arc<dyn crate::store::Store> = std::sync::Arc::new(crate::store::memory::MemoryStore::new());
+        let store: std::sync::Arc<dyn crate::store::Store> =
+            std::sync::Arc::new(crate::store::memory::MemoryStore::new());
         store.create_user("alice", &crate::auth::md5_secret("alice", "secret")).unwrap();
         let limit = DeviceLimit {
             dev_typ: Some("phone".into()),
@@ -529,7 +564,8 @@ mod session_tests {
         // The phone's stored DevInf gives its class.
         let mut a = first_contact(&e, "dev-a");
         let mut record = store.device(user, "dev-a").unwrap().unwrap();
-        let di = DevInf { ver_dtd: "1.2".into(), dev_id: "dev-a".into(), dev_typ: "phone".into(), ..Default::default() };
+        let di =
+            DevInf { ver_dtd: "1.2".into(), dev_id: "dev-a".into(), dev_typ: "phone".into(), ..Default::default() };
         record.devinf = Some(
             crate::codec::encode(&crate::codec::Document::DevInf(di), crate::codec::Encoding::Xml, false).unwrap(),
         );

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::fields::{self, Smaller};
 use crate::cpm::shape;
+use crate::engine::fields::{self, Smaller};
 use crate::engine::filters;
 use crate::engine::out_chunk::{OutChunk, StoredBody, MIN_CHUNK};
 use crate::engine::resume::merge_unacked;
@@ -195,7 +195,7 @@ impl Engine {
         // (out_chunk.rs), unless a field-level Replace or a Move may do instead.
         let may_be_smaller = luid.is_some() && !delta.content;
         // A device that takes items reduced (partial sync) gets them built whole here.
-        let reduce = !ds.shape.is_whole() && shape::applies_to(&info.content_type);
+        let reduce = ds.shape.reduces(&info.content_type);
         let stream = !may_be_smaller && !reduce && info.size > budget as u64;
         let (mut data, mut smaller) = if stream {
             (Vec::new(), None)
@@ -298,7 +298,9 @@ impl Engine {
                 if ds.front.is_none() {
                     let Some(next) = ds.outgoing.pop_front() else { break };
                     let types = &s.field_level_types;
-                    if let Some((cmd, stored)) = self.materialize(user, ds, &next, max_obj, types, budget, links.as_ref())? {
+                    if let Some((cmd, stored)) =
+                        self.materialize(user, ds, &next, max_obj, types, budget, links.as_ref())?
+                    {
                         ds.front = Some((next, cmd, stored));
                     }
                     continue;

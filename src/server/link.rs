@@ -14,7 +14,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use hyper::header::{
+    HeaderValue, ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::{debug, info, warn};
 
@@ -73,11 +75,13 @@ pub(in crate::server) async fn handle(shared: Arc<Shared>, req: Request<Incoming
                     StatusCode::UNAUTHORIZED,
                     "a signed link (?exp=…&sig=…) or the user's credentials (HTTP basic) are needed",
                 );
-                r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"syncgate\""));
+                r.headers_mut()
+                    .insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"syncgate\""));
                 return r;
             }
             Some((name, password)) => {
-                let ok = name == user.name && constant_time_eq(user.secret.as_bytes(), md5_secret(&name, &password).as_bytes());
+                let ok = name == user.name
+                    && constant_time_eq(user.secret.as_bytes(), md5_secret(&name, &password).as_bytes());
                 if !ok {
                     warn!(link_user = %target.user, as_user = %name, "link with credentials that are not its user's: 403");
                     return http::text(StatusCode::FORBIDDEN, "these credentials are not this item's user's");
@@ -134,7 +138,10 @@ pub(in crate::server) async fn handle(shared: Arc<Shared>, req: Request<Incoming
     let h = r.headers_mut();
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(CONTENT_TYPE, HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     if let Some((a, b)) = slice {
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{total}")) {
             h.insert(CONTENT_RANGE, v);

@@ -91,7 +91,10 @@ fn a_limited_phone_keeps_details_links_and_recent_unread_messages() {
 
     let inbox = folder("alice", "messages", "Inbox", None);
     let deposit = |subject: &str, days: i64, seen: bool| -> String {
-        let mail = format!("From: carol@example.com\r\nDate: {}\r\nSubject: {subject}\r\n\r\nText of {subject}.\r\n", date_days_ago(days));
+        let mail = format!(
+            "From: carol@example.com\r\nDate: {}\r\nSubject: {subject}\r\n\r\nText of {subject}.\r\n",
+            date_days_ago(days)
+        );
         let body = json!({ "rfc822": mail, "folder": inbox, "states": { "seen": seen } });
         let (st, v) = call(&s, "POST", "/api/v1/users/alice/messages/deposit", Some(body));
         assert_eq!(st, 201, "{v}");
@@ -164,7 +167,8 @@ fn a_limited_phone_keeps_details_links_and_recent_unread_messages() {
     let r = get(&s, &String::from_utf8(altered).unwrap(), &[]);
     assert_eq!(r.status, 403, "{}", r.text());
     let key = syncgate::cpm::link::LinkKey::for_user("", &syncgate::auth::md5_secret("alice", "pw"));
-    let target = syncgate::cpm::link::LinkTarget { user: "alice".into(), datastore: "content".into(), guid: photo_guid.clone() };
+    let target =
+        syncgate::cpm::link::LinkTarget { user: "alice".into(), datastore: "content".into(), guid: photo_guid.clone() };
     let expired = syncgate::cpm::link::url("http://x", &key, &target, 1_000_000);
     let r = get(&s, &path_of(&expired), &[]);
     assert_eq!(r.status, 403);
@@ -175,8 +179,12 @@ fn a_limited_phone_keeps_details_links_and_recent_unread_messages() {
     // The song moves to Content: after its next sync the phone has it there, with a new link.
     let song_link = link_of(&phone, "song.mp3");
     std::thread::sleep(Duration::from_millis(1100));
-    let (st, v) =
-        call(&s, "PATCH", &format!("/api/v1/users/alice/content/items/{song_guid}"), Some(json!({ "parent": content })));
+    let (st, v) = call(
+        &s,
+        "PATCH",
+        &format!("/api/v1/users/alice/content/items/{song_guid}"),
+        Some(json!({ "parent": content })),
+    );
     assert_eq!(st, 200, "{v}");
     phone.sync(&s, "content");
     let (content_luid, _, _) = phone.find("content", "<name>Content</name>");

@@ -163,4 +163,3 @@ fn unauthorized(reason: &str) -> HttpResponse {
         .insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Basic realm=\"syncgate\""));
     r
 }
-
