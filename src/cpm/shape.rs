@@ -108,6 +108,12 @@ impl Shape {
     }
 }
 
+/// Whether some shape can reduce objects of this type (files, messages, vCard/iCalendar).
+pub fn affects(content_type: &str) -> bool {
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    is_vobject(base) || base.eq_ignore_ascii_case(FILE_TYPE) || base.eq_ignore_ascii_case(EMAIL_TYPE)
+}
+
 /// The object a device gets under `shape`; `None` when it goes as stored. `link` is the URL of
 /// the whole object, when the gateway can offer one.
 pub fn apply(shape: &Shape, content_type: &str, data: &[u8], link: Option<&str>) -> Option<Vec<u8>> {

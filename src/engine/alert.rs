@@ -223,6 +223,12 @@ impl Engine {
             }
         }
         let server_next = format!("{}", ctx.now);
+        let link_ttl = i64::try_from(self.config.links.ttl_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+        let kept = stored.as_ref().and_then(|a| a.filter.as_deref());
+        let resync = filters::Resync::decide(kept, filter.as_ref(), &shape, slow, ctx.now, link_ttl);
+        if resync.sweep || resync.resend {
+            tracing::info!(datastore = %cfg.name, sweep = resync.sweep, resend = resync.resend, "filter or shape changed since the last sync: the device's set is brought in line");
+        }
         let ds = DsState {
             name: cfg.name.clone(),
             client_uri: source,
@@ -252,6 +258,7 @@ impl Engine {
             front: None,
             filter,
             shape,
+            resync,
             resumed,
         };
         // A large object the client was sending when it suspended continues.

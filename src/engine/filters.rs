@@ -30,6 +30,8 @@ const FIELD_TYPE: &str = "application/vnd.syncml-devinf+xml";
 pub(crate) struct ActiveFilter {
     /// Which items belong to the device's set; `None`: all.
     pub(crate) record: Option<RecordFilter>,
+    /// The record query as given (relative dates unresolved): what identifies the filter.
+    pub(crate) source: String,
     pub(crate) inclusive: bool,
     /// How items travel (field filter).
     pub(crate) shape: Shape,
@@ -44,6 +46,75 @@ impl ActiveFilter {
     /// Relative dates resolved against the session's time (Unix seconds).
     pub(crate) fn at(self, now: i64) -> ActiveFilter {
         ActiveFilter { record: self.record.map(|r| r.at(now)), ..self }
+    }
+}
+
+/// What a device's set was built with, kept with its anchor (`SyncAnchor::filter`, JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FilterState {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    record: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    inclusive: bool,
+    #[serde(default, skip_serializing_if = "Shape::is_whole")]
+    shape: Shape,
+    /// When the device last got fresh links for all it holds reduced (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    links_at: Option<i64>,
+}
+
+/// What a session does beyond the change set because the device's filter changed, or time
+/// passed (PROTOCOL.md §9.3: a changed filter changes the sync set).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resync {
+    /// Check every stored item against the record filter: items entering the set go as Adds,
+    /// items leaving it as soft Deletes. Needed when the query changed, has relative dates
+    /// (items age out) or the sync is slow; otherwise the change set says all.
+    pub(crate) sweep: bool,
+    /// Send every item the device holds again, in this session's shape: the shape changed, or
+    /// the links it holds are past half their life.
+    pub(crate) resend: bool,
+    /// The state to keep with the anchor when the session completes.
+    pub(crate) state: Option<String>,
+}
+
+impl Resync {
+    /// Compares the state kept from the last successful session (`kept`) with this one's.
+    pub(crate) fn decide(
+        kept: Option<&str>,
+        filter: Option<&ActiveFilter>,
+        shape: &Shape,
+        slow: bool,
+        now: i64,
+        link_ttl_secs: i64,
+    ) -> Resync {
+        let prev: Option<FilterState> = kept.and_then(|k| serde_json::from_str(k).ok());
+        let mut cur = FilterState {
+            record: filter.map(|f| f.source.clone()).unwrap_or_default(),
+            inclusive: filter.is_some_and(|f| f.inclusive),
+            shape: shape.clone(),
+            links_at: None,
+        };
+        let record = filter.and_then(|f| f.record.as_ref());
+        let relative = record.is_some_and(|r| r.is_relative());
+        let query_changed = match &prev {
+            Some(p) => p.record != cur.record || p.inclusive != cur.inclusive,
+            None => !cur.record.is_empty(),
+        };
+        let sweep = slow || relative || query_changed;
+        let sweep = sweep && (record.is_some() || prev.as_ref().is_some_and(|p| !p.record.is_empty()));
+        let shape_changed = match &prev {
+            Some(p) => p.shape != cur.shape,
+            None => !shape.is_whole(),
+        };
+        let links_due = !shape.is_whole()
+            && prev.as_ref().and_then(|p| p.links_at).is_none_or(|t| now.saturating_sub(t) > link_ttl_secs / 2);
+        let resend = !slow && (shape_changed || links_due);
+        if !shape.is_whole() {
+            cur.links_at = if resend || slow { Some(now) } else { prev.and_then(|p| p.links_at) };
+        }
+        let state = (cur != FilterState::default()).then(|| serde_json::to_string(&cur).unwrap_or_default());
+        Resync { sweep, resend, state }
     }
 }
 
@@ -119,7 +190,7 @@ pub(crate) fn standing(
             }
         }
     };
-    Ok(Some(ActiveFilter { record, inclusive: f.inclusive, shape: f.shape.clone() }))
+    Ok(Some(ActiveFilter { record, source: f.record.trim().to_string(), inclusive: f.inclusive, shape: f.shape.clone() }))
 }
 
 /// Reads a field filter for items of `content_type` (the Filter's Meta Type, when given): the
@@ -193,7 +264,7 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
         None => Shape::default(),
     };
     let Some(record) = &f.record else {
-        return Ok((f.field.is_some()).then(|| ActiveFilter { record: None, inclusive, shape }));
+        return Ok((f.field.is_some()).then(|| ActiveFilter { record: None, source: String::new(), inclusive, shape }));
     };
     let grammar = record.meta.as_ref().and_then(|m| m.type_.as_deref()).unwrap_or(filter::CGI_TYPE);
     if !grammar.eq_ignore_ascii_case(filter::CGI_TYPE) {
@@ -211,7 +282,7 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
     } else {
         Some(RecordFilter::parse(&text).map_err(|e| (StatusCode::BadCgiScript, e.to_string()))?)
     };
-    Ok(Some(ActiveFilter { record, inclusive, shape }))
+    Ok(Some(ActiveFilter { record, source: text.trim().to_string(), inclusive, shape }))
 }
 
 /// The property names FilterCap advertises for a content type.
@@ -331,10 +402,53 @@ mod tests {
 }
 
 #[cfg(test)]
+mod resync_tests {
+    use super::*;
+
+    fn query(text: &str) -> ActiveFilter {
+        ActiveFilter { record: Some(RecordFilter::parse(text).unwrap()), source: text.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn the_set_is_swept_and_items_resent_only_when_something_changed() {
+        const TTL: i64 = 30 * 86_400;
+        let whole = Shape::default();
+        let unread = query("READ&EQ;false");
+        let first = Resync::decide(None, Some(&unread), &whole, true, 1_000, TTL);
+        assert!(first.sweep && !first.resend);
+        let kept = first.state.clone();
+        let again = Resync::decide(kept.as_deref(), Some(&unread), &whole, false, 2_000, TTL);
+        assert_eq!((again.sweep, again.resend, &again.state), (false, false, &kept), "nothing changed");
+        let other = Resync::decide(kept.as_deref(), Some(&query("READ&EQ;true")), &whole, false, 2_000, TTL);
+        assert!(other.sweep && !other.resend);
+        let dropped = Resync::decide(kept.as_deref(), None, &whole, false, 2_000, TTL);
+        assert!(dropped.sweep && dropped.state.is_none(), "items held back come once the filter goes");
+        let aging = query("SINCE&EQ;-30d");
+        let aging_state = Resync::decide(None, Some(&aging), &whole, true, 0, TTL).state;
+        assert!(Resync::decide(aging_state.as_deref(), Some(&aging), &whole, false, 9, TTL).sweep, "relative dates age");
+        assert!(!Resync::decide(None, None, &whole, false, 0, TTL).sweep, "no filter, never one");
+
+        // Shapes: a new one sends everything again; links are renewed at half their life.
+        let link = Shape { link: true, ..Default::default() };
+        let switched = Resync::decide(None, None, &link, false, 1_000, TTL);
+        assert!(switched.resend && !switched.sweep);
+        let later = Resync::decide(switched.state.as_deref(), None, &link, false, 1_000 + TTL / 2 - 1, TTL);
+        assert!(!later.resend);
+        assert_eq!(later.state, switched.state, "links_at stays");
+        let due = Resync::decide(switched.state.as_deref(), None, &link, false, 1_001 + TTL / 2, TTL);
+        assert!(due.resend && due.state != switched.state);
+        let back = Resync::decide(switched.state.as_deref(), None, &whole, false, 2_000, TTL);
+        assert!(back.resend && back.state.is_none());
+        assert!(!Resync::decide(None, None, &link, true, 0, TTL).resend, "a slow sync sends everything anyway");
+        assert!(Resync::decide(Some("not json"), None, &link, false, 0, TTL).resend, "unreadable: as if none");
+    }
+}
+
+#[cfg(test)]
 mod session_tests {
     use crate::cpm::objects::{Email, EMAIL_TYPE};
     use crate::engine::tests::{
-        alert, ctx, engine, first_contact, header, md5_cred, session_with_alert, statuses, Device,
+        alert, ctx, engine, first_contact, header, md5_cred, session, session_with_alert, statuses, Device,
     };
     use crate::proto::*;
     use crate::store::{Mutation, Origin};
@@ -589,6 +703,42 @@ mod session_tests {
         let plain = alert(&pc, AlertCode::TwoWay);
         let (out, _, _) = session_with_alert(&e, &mut pc, plain, vec![], 100);
         assert!(out.iter().all(|c| matches!(c, Command::Add(x) if !String::from_utf8_lossy(x.items[0].data.as_ref().and_then(Data::bytes).unwrap()).contains("X-CPM-LINK"))));
+    }
+
+    #[test]
+    fn a_changed_filter_or_shape_brings_the_device_in_line_once() {
+        let (e, store) = engine();
+        let user = store.user_by_name("alice").unwrap().unwrap().id;
+        let add = |s: &str, read| Mutation::Add { parent: None, content_type: EMAIL_TYPE.into(), data: mail(s, read) };
+        store.apply(user, "contacts", &Origin::Service, &[add("one", false), add("two", true), add("three", false)]).unwrap();
+        let mut a = first_contact(&e, "dev-a");
+        let f = filtered(&a, "READ&EQ;false", false);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 100);
+        assert_eq!(out.len(), 2);
+        // The same filter again, nothing changed: nothing to do.
+        let f = filtered(&a, "READ&EQ;false", false);
+        let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 200);
+        assert!(out.is_empty(), "{out:?}");
+        // The filter is dropped: what it held back comes now.
+        let (out, _, _) = session(&e, &mut a, AlertCode::TwoWay, vec![], 300);
+        assert_eq!(subjects(&out), ["two"]);
+        // The device's shape becomes headers only: everything it holds goes again, reduced, once.
+        let prefs = r#"{"mode":"manual","filters":{"contacts":{"shape":{"headers_only":true}}}}"#;
+        store.set_device_prefs(user, "dev-a", Some(prefs), None).unwrap();
+        let (out, _, _) = session(&e, &mut a, AlertCode::TwoWay, vec![], 400);
+        assert_eq!(out.len(), 3, "{out:?}");
+        for cmd in &out {
+            let Command::Replace(r) = cmd else { panic!("{cmd:?}") };
+            let text = String::from_utf8_lossy(r.items[0].data.as_ref().and_then(Data::bytes).unwrap()).into_owned();
+            assert!(text.contains("x-funambol-body") && text.contains("X-CPM-LINK"), "{text}");
+        }
+        let (out, _, _) = session(&e, &mut a, AlertCode::TwoWay, vec![], 500);
+        assert!(out.is_empty(), "only once: {out:?}");
+        // Back to whole: the full messages go again.
+        store.set_device_prefs(user, "dev-a", Some(r#"{"mode":"manual"}"#), None).unwrap();
+        let (out, _, _) = session(&e, &mut a, AlertCode::TwoWay, vec![], 600);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|c| matches!(c, Command::Replace(r) if !String::from_utf8_lossy(r.items[0].data.as_ref().and_then(Data::bytes).unwrap()).contains("x-funambol"))));
     }
 
     #[test]

@@ -99,7 +99,13 @@ impl Engine {
                     change_ref(ds, ch, &mut out);
                 }
             }
-            if let Some(f) = ds.filter.clone().filter(|f| f.record.is_some()) {
+            if ds.resync.resend {
+                self.resend_held(user.id, ds, &mut out)?;
+            }
+            let record = ds.filter.clone().filter(|f| f.record.is_some());
+            if record.is_some() || ds.resync.sweep {
+                // Without a record filter now (one was dropped): every item belongs.
+                let f = record.unwrap_or_default();
                 self.filter_change_set(user.id, ds, &f, &mut out)?;
             }
             parents_first(&self.store.parents(user.id, &ds.name)?, &mut out);
@@ -109,11 +115,33 @@ impl Engine {
         Ok(())
     }
 
+    /// Every item the device holds that this session's shape (or the last one's) treats
+    /// differently goes again as a whole Replace: the device's copies take the new shape and
+    /// fresh links (filters.rs `Resync::resend`).
+    fn resend_held(&self, user: UserId, ds: &mut DsState, out: &mut Vec<OutRef>) -> Result<(), StoreError> {
+        let queued: HashSet<String> = out.iter().filter_map(|r| r.guid().map(str::to_string)).collect();
+        let mut held: Vec<(String, String)> = ds.rev.iter().map(|(g, l)| (g.clone(), l.clone())).collect();
+        held.sort();
+        let mut resent = 0;
+        for (guid, luid) in held {
+            if queued.contains(&guid) || ds.touched.contains(&guid) {
+                continue;
+            }
+            let Some(info) = self.store.item_info(user, &ds.name, &guid)? else { continue };
+            if shape::affects(&info.content_type) {
+                out.push(OutRef::Replace { guid, luid, delta: Delta::WHOLE });
+                resent += 1;
+            }
+        }
+        tracing::info!(datastore = %ds.name, resent, "items the device holds sent again in its new shape");
+        Ok(())
+    }
+
     /// A client's record filter over the change set (filters.rs). EXCLUSIVE: changes to items
     /// outside it are not sent, and items the device has that left it are removed from the
-    /// device (softly); INCLUSIVE leaves the change set as it is. Either way every stored item
-    /// is checked, so items that (re-)enter the filter go as Adds — also when only the filter
-    /// or the time changed.
+    /// device (softly); INCLUSIVE leaves the change set as it is. When the filter changed, has
+    /// relative dates or the sync is slow ([`filters::Resync::sweep`]) every stored item is
+    /// checked too, so items that (re-)enter the filter go as Adds.
     fn filter_change_set(
         &self,
         user: UserId,
@@ -141,7 +169,8 @@ impl Engine {
             }
         }
         let (mut entered, mut left) = (0, 0);
-        for guid in self.store.guids(user, &ds.name)? {
+        let all = if ds.resync.sweep { self.store.guids(user, &ds.name)? } else { Vec::new() };
+        for guid in all {
             if seen.contains(&guid) || ds.awaiting_map.contains(&guid) {
                 continue;
             }

@@ -72,6 +72,8 @@ pub(crate) struct DsState {
     pub(crate) filter: Option<crate::engine::filters::ActiveFilter>,
     /// How items travel to the device: its field filter within the operator's limits.
     pub(crate) shape: crate::cpm::shape::Shape,
+    /// What the session does because the filter changed since the last one (filters.rs).
+    pub(crate) resync: crate::engine::filters::Resync,
     pub(crate) sync_sent: bool,
     pub(crate) number_of_changes: u32,
     /// GUIDs sent as Add this session, waiting for the client's Map.
@@ -527,6 +529,7 @@ impl Engine {
                 client_next: ds.client_next.clone(),
                 server_next: ds.server_next.clone(),
                 synced_seq: ds.snapshot_seq,
+                filter: ds.resync.state.clone(),
             };
             self.store.set_anchor(user.id, &device, &ds.name, &anchor)?;
             // Adds the client never mapped are unknown to it: forget nothing, but they will be

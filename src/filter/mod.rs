@@ -34,6 +34,11 @@ impl RecordFilter {
         eval(&self.query, props, luid)
     }
 
+    /// Whether the query has relative dates (its set changes with time alone).
+    pub fn is_relative(&self) -> bool {
+        self.at(0) != *self
+    }
+
     /// The filter with relative dates (`-30d`, `-12h`, `-15m`: that long before `now`, Unix
     /// seconds — a gateway extension for standing filters) made absolute.
     pub fn at(&self, now: i64) -> RecordFilter {

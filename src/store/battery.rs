@@ -188,8 +188,13 @@ pub(crate) fn devices_delete_removes_anchors_and_maps(s: &dyn Store) {
     assert_eq!(s.anchor(u, PHONE, CONTACTS).unwrap(), None);
     assert_eq!(s.id_map(u, PHONE, CONTACTS).unwrap(), vec![]);
     assert_eq!(s.list_devices(u).unwrap(), vec![device(TABLET)]);
-    // The other device keeps its state.
+    // The other device keeps its state, with the filter its set was built with.
     assert_eq!(s.anchor(u, TABLET, CONTACTS).unwrap(), Some(anchor("1", "2", 0)));
+    let filtered = SyncAnchor { filter: Some("{\"record\":\"READ&EQ;false\"}".into()), ..anchor("3", "4", 0) };
+    s.set_anchor(u, TABLET, CONTACTS, &filtered).unwrap();
+    assert_eq!(s.anchor(u, TABLET, CONTACTS).unwrap(), Some(filtered));
+    s.set_anchor(u, TABLET, CONTACTS, &anchor("1", "2", 0)).unwrap();
+    assert_eq!(s.anchor(u, TABLET, CONTACTS).unwrap(), Some(anchor("1", "2", 0)), "a filter can go again");
     assert_eq!(s.id_map(u, TABLET, CONTACTS).unwrap(), vec![("L1".into(), "g1".into())]);
     // Forgetting an unknown device is not an error; a device seen again starts from scratch.
     s.delete_device(u, PHONE).unwrap();
@@ -780,7 +785,7 @@ fn device(id: &str) -> DeviceRecord {
 }
 
 fn anchor(client: &str, server: &str, seq: u64) -> SyncAnchor {
-    SyncAnchor { client_next: client.into(), server_next: server.into(), synced_seq: seq }
+    SyncAnchor { client_next: client.into(), server_next: server.into(), synced_seq: seq, filter: None }
 }
 
 fn pair(luid: &str, guid: &str) -> MapUpdate {

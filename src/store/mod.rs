@@ -201,6 +201,8 @@ pub struct SyncAnchor {
     pub server_next: String,
     /// The store sequence number the device was brought up to.
     pub synced_seq: u64,
+    /// The filter and shape the device's set was built with (engine-defined JSON), if any.
+    pub filter: Option<String>,
 }
 
 /// Everything a session commits for one datastore in one transaction.

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_staging_and_suspend", include_str!("../../../schemas/sql/0002_staging_and_suspend.sql")),
     ("0003_change_delta", include_str!("../../../schemas/sql/0003_change_delta.sql")),
     ("0004_notify", include_str!("../../../schemas/sql/0004_notify.sql")),
+    ("0005_anchor_filter", include_str!("../../../schemas/sql/0005_anchor_filter.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -17,12 +17,17 @@ pub(super) fn anchor(
     datastore: &str,
 ) -> StoreResult<Option<SyncAnchor>> {
     tx.prepare_cached(
-        "SELECT client_next, server_next, synced_seq FROM anchors
+        "SELECT client_next, server_next, synced_seq, filter FROM anchors
          WHERE user_id = ?1 AND device_id = ?2 AND datastore = ?3",
     )
     .and_then(|mut stmt| {
         stmt.query_row(params![user.0, device_id, datastore], |row| {
-            Ok(SyncAnchor { client_next: row.get(0)?, server_next: row.get(1)?, synced_seq: row.get(2)? })
+            Ok(SyncAnchor {
+                client_next: row.get(0)?,
+                server_next: row.get(1)?,
+                synced_seq: row.get(2)?,
+                filter: row.get(3)?,
+            })
         })
         .optional()
     })
@@ -39,14 +44,22 @@ pub(super) fn set_anchor(
     accounts::require_user(tx, user)?;
     accounts::ensure_device(tx, user, device_id)?;
     tx.prepare_cached(
-        "INSERT INTO anchors (user_id, device_id, datastore, client_next, server_next, synced_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO anchors (user_id, device_id, datastore, client_next, server_next, synced_seq, filter)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (user_id, device_id, datastore) DO UPDATE
          SET client_next = excluded.client_next, server_next = excluded.server_next,
-             synced_seq = excluded.synced_seq",
+             synced_seq = excluded.synced_seq, filter = excluded.filter",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![user.0, device_id, datastore, anchor.client_next, anchor.server_next, anchor.synced_seq])
+        stmt.execute(params![
+            user.0,
+            device_id,
+            datastore,
+            anchor.client_next,
+            anchor.server_next,
+            anchor.synced_seq,
+            anchor.filter
+        ])
     })
     .context("writing an anchor")?;
     Ok(())

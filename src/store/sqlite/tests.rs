@@ -42,7 +42,7 @@ fn reopening_a_file_keeps_everything() {
             unmaps: vec![],
         };
         let guid = store.commit(user.id, "phone", "contacts", &commit).unwrap()[0].guid().unwrap().to_owned();
-        let anchor = SyncAnchor { client_next: "c".into(), server_next: "s".into(), synced_seq: 1 };
+        let anchor = SyncAnchor { client_next: "c".into(), server_next: "s".into(), synced_seq: 1, filter: None };
         store.set_anchor(user.id, "phone", "contacts", &anchor).unwrap();
         (user, guid)
     };
@@ -83,7 +83,7 @@ fn two_stores_on_one_file_take_turns() {
 
 #[test]
 fn the_schema_version_is_recorded() {
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let store = SqliteStore::open_in_memory().unwrap();
     assert_eq!(user_version(&store.lock()), i64::from(SCHEMA_VERSION));
     let dir = TempDir::new();
@@ -110,7 +110,7 @@ fn a_version_1_database_is_upgraded_keeping_its_data() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&store.lock()), 4);
+    assert_eq!(user_version(&store.lock()), 5);
     let bob = store.user_by_name("bob").unwrap().expect("bob survives the upgrade").id;
     assert_eq!(store.stage_append(bob, "phone", "k", 0, b"v").unwrap(), 1);
     // A Replace logged before deltas existed changed the whole item.
