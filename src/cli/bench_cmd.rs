@@ -27,6 +27,8 @@ use crate::store::{Mutation, Origin, Store, UserId};
 pub enum BenchCommand {
     /// Alert latency from commit to delivery, and alerts per second fanned out.
     Notify(NotifyArgs),
+    /// The cost of record filters and list-plus-link in sync sessions.
+    Filter(super::bench_filter::FilterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +67,10 @@ impl PushEnabler for Sink {
 }
 
 pub fn run(cmd: BenchCommand) -> Result<(), String> {
-    let BenchCommand::Notify(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Notify(args) => args,
+        BenchCommand::Filter(args) => return super::bench_filter::run(&args),
+    };
     let dir = std::env::temp_dir().join(format!("syncgate-bench-notify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let result = notify(&args, &dir);

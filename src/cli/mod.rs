@@ -5,6 +5,7 @@
 //! Every failure becomes one line on stderr and exit status 1.
 
 mod bench_cmd;
+mod bench_filter;
 mod client_cmd;
 mod codec_cmd;
 mod conformance_cmd;
@@ -44,7 +45,7 @@ pub enum Command {
     Load(load_cmd::LoadArgs),
     /// Run the conformance suite against any SyncML server URL.
     Conformance(conformance_cmd::ConformanceArgs),
-    /// Benchmarks that print numbers (server-initiated sync: `bench notify`).
+    /// Benchmarks that print numbers (server-initiated sync: `bench notify`; partial sync: `bench filter`).
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
 }

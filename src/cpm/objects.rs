@@ -345,8 +345,15 @@ fn fields(bytes: &[u8], root: &'static str) -> Result<Fields, ObjectError> {
                 text.push_str(&unescape(&raw));
             }
             Ok(Event::GeneralRef(r)) if depth >= 2 => {
-                let name = String::from_utf8_lossy(r.as_ref()).into_owned();
-                text.push_str(&unescape(&format!("&{name};")));
+                let name = String::from_utf8_lossy(r.as_ref());
+                match reference(&name) {
+                    Some(c) => text.push(c),
+                    None => {
+                        text.push('&');
+                        text.push_str(&name);
+                        text.push(';');
+                    }
+                }
             }
             Ok(Event::CData(c)) if depth >= 2 => text.push_str(&String::from_utf8_lossy(c.as_ref())),
             Ok(Event::Eof) => break,
@@ -373,16 +380,60 @@ fn elem(x: &mut String, name: &str, value: Option<&str>) {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\r', "&#13;")
+    let mut out = String::with_capacity(s.len() + s.len() / 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#13;", "\r")
-        .replace("&amp;", "&")
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.find(';').map(|end| (end, reference(&after[..end]))) {
+            Some((end, Some(c))) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character an entity or character reference (without `&` and `;`) stands for.
+fn reference(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let num = name.strip_prefix('#')?;
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => num.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
 }
 
 #[cfg(test)]

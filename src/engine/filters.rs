@@ -32,6 +32,8 @@ pub(crate) struct ActiveFilter {
     pub(crate) record: Option<RecordFilter>,
     /// The record query as given (relative dates unresolved): what identifies the filter.
     pub(crate) source: String,
+    /// The query has relative dates (resolved by [`ActiveFilter::at`]): its set changes with time.
+    pub(crate) relative: bool,
     pub(crate) inclusive: bool,
     /// How items travel (field filter).
     pub(crate) shape: Shape,
@@ -45,7 +47,8 @@ impl ActiveFilter {
 
     /// Relative dates resolved against the session's time (Unix seconds).
     pub(crate) fn at(self, now: i64) -> ActiveFilter {
-        ActiveFilter { record: self.record.map(|r| r.at(now)), ..self }
+        let relative = self.relative || self.record.as_ref().is_some_and(RecordFilter::is_relative);
+        ActiveFilter { record: self.record.map(|r| r.at(now)), relative, ..self }
     }
 }
 
@@ -96,7 +99,7 @@ impl Resync {
             links_at: None,
         };
         let record = filter.and_then(|f| f.record.as_ref());
-        let relative = record.is_some_and(|r| r.is_relative());
+        let relative = filter.is_some_and(|f| f.relative) || record.is_some_and(|r| r.is_relative());
         let query_changed = match &prev {
             Some(p) => p.record != cur.record || p.inclusive != cur.inclusive,
             None => !cur.record.is_empty(),
@@ -190,7 +193,13 @@ pub(crate) fn standing(
             }
         }
     };
-    Ok(Some(ActiveFilter { record, source: f.record.trim().to_string(), inclusive: f.inclusive, shape: f.shape.clone() }))
+    Ok(Some(ActiveFilter {
+        record,
+        source: f.record.trim().to_string(),
+        relative: false,
+        inclusive: f.inclusive,
+        shape: f.shape.clone(),
+    }))
 }
 
 /// Reads a field filter for items of `content_type` (the Filter's Meta Type, when given): the
@@ -264,7 +273,13 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
         None => Shape::default(),
     };
     let Some(record) = &f.record else {
-        return Ok((f.field.is_some()).then(|| ActiveFilter { record: None, source: String::new(), inclusive, shape }));
+        return Ok((f.field.is_some()).then(|| ActiveFilter {
+            record: None,
+            source: String::new(),
+            relative: false,
+            inclusive,
+            shape,
+        }));
     };
     let grammar = record.meta.as_ref().and_then(|m| m.type_.as_deref()).unwrap_or(filter::CGI_TYPE);
     if !grammar.eq_ignore_ascii_case(filter::CGI_TYPE) {
@@ -282,7 +297,7 @@ pub(crate) fn read(f: &Filter, version: Version) -> Result<Option<ActiveFilter>,
     } else {
         Some(RecordFilter::parse(&text).map_err(|e| (StatusCode::BadCgiScript, e.to_string()))?)
     };
-    Ok(Some(ActiveFilter { record, source: text.trim().to_string(), inclusive, shape }))
+    Ok(Some(ActiveFilter { record, source: text.trim().to_string(), relative: false, inclusive, shape }))
 }
 
 /// The property names FilterCap advertises for a content type.
@@ -425,7 +440,15 @@ mod resync_tests {
         assert!(dropped.sweep && dropped.state.is_none(), "items held back come once the filter goes");
         let aging = query("SINCE&EQ;-30d");
         let aging_state = Resync::decide(None, Some(&aging), &whole, true, 0, TTL).state;
-        assert!(Resync::decide(aging_state.as_deref(), Some(&aging), &whole, false, 9, TTL).sweep, "relative dates age");
+        assert!(
+            Resync::decide(aging_state.as_deref(), Some(&aging), &whole, false, 9, TTL).sweep,
+            "relative dates age"
+        );
+        let resolved = aging.clone().at(1_000_000);
+        assert!(
+            Resync::decide(aging_state.as_deref(), Some(&resolved), &whole, false, 9, TTL).sweep,
+            "also once resolved"
+        );
         assert!(!Resync::decide(None, None, &whole, false, 0, TTL).sweep, "no filter, never one");
 
         // Shapes: a new one sends everything again; links are renewed at half their life.
@@ -710,7 +733,9 @@ mod session_tests {
         let (e, store) = engine();
         let user = store.user_by_name("alice").unwrap().unwrap().id;
         let add = |s: &str, read| Mutation::Add { parent: None, content_type: EMAIL_TYPE.into(), data: mail(s, read) };
-        store.apply(user, "contacts", &Origin::Service, &[add("one", false), add("two", true), add("three", false)]).unwrap();
+        store
+            .apply(user, "contacts", &Origin::Service, &[add("one", false), add("two", true), add("three", false)])
+            .unwrap();
         let mut a = first_contact(&e, "dev-a");
         let f = filtered(&a, "READ&EQ;false", false);
         let (out, _, _) = session_with_alert(&e, &mut a, f, vec![], 100);
