@@ -16,12 +16,14 @@
 //! - [`filter`]: DS 1.2 record filters (`syncml:filtertype-cgi`) and the item properties they
 //!   test.
 //! - [`cpm`]: the message storage: folder/file/e-mail data objects and the service's operations
-//!   on a user's folders, files and messages.
+//!   on a user's folders, files and messages; reduced forms for limited devices (truncation,
+//!   details plus link, vCard/iCalendar field filters) and the signed links to whole objects.
 //! - [`config`]: the TOML configuration file (serde, defaults, unknown keys rejected).
 //! - [`conformance`]: black-box protocol cases over HTTP, runnable against any SyncML server;
 //!   the source lives in the top-level `conformance/` directory.
-//! - [`server`]: the HTTP server: sync endpoint, sessions, service API, health; the notifier
-//!   (server-initiated sync) and the push channels (long-poll, webhook, SMS through Kannel).
+//! - [`server`]: the HTTP server: sync endpoint, sessions, service API, health, the links to
+//!   whole objects (`/link`); the notifier (server-initiated sync) and the push channels
+//!   (long-poll, webhook, SMS through Kannel).
 //! - [`transport`]: the HTTP client side (POST a message, read the answer) for the simulated
 //!   device, the conformance runner and the load generator. With `server`, the only socket code.
 //! - [`client`]: a SyncML client (the simulated device): sans-IO session, local data, state,

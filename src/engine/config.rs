@@ -234,6 +234,30 @@ mod tests {
     }
 
     #[test]
+    fn example_file_has_a_limit_and_links_and_limits_combine() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
+        let config = crate::config::Config::load(&path).unwrap();
+        assert_eq!(config.engine.links, LinkConfig::default());
+        let e = &config.engine;
+        assert_eq!(e.limit_shape(Some("PHONE"), "content").max_size, Some(1_048_576));
+        assert!(e.limit_shape(Some("phone"), "messages").is_whole());
+        assert!(e.limit_shape(Some("workstation"), "content").is_whole());
+        assert!(e.limit_shape(None, "content").is_whole(), "no class, no class rule");
+        let mut strict = e.clone();
+        strict.limits.push(DeviceLimit {
+            dev_typ: None,
+            datastore: None,
+            max_size: Some(100),
+            link: true,
+            headers_only: false,
+            no_attachments: true,
+        });
+        let shape = strict.limit_shape(Some("phone"), "content");
+        assert_eq!((shape.max_size, shape.link, shape.attachments), (Some(100), true, false));
+        assert!(toml::from_str::<DeviceLimit>("dev_typ = \"phone\"\nmax_bytes = 1\n").is_err(), "unknown keys refused");
+    }
+
+    #[test]
     fn example_file_has_a_quirk_rule() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
         let config = crate::config::Config::load(&path).unwrap();
