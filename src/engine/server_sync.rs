@@ -206,11 +206,9 @@ impl Engine {
         user: UserId,
         ds: &mut DsState,
         r: &OutRef,
-        max_obj: Option<u64>,
-        field_level_types: &[String],
-        budget: usize,
-        links: Option<&filters::Links>,
+        p: &Packing<'_>,
     ) -> Result<Option<(Command, Option<StoredBody>)>, StoreError> {
+        let (max_obj, field_level_types, budget, links) = (p.max_obj, p.field_level_types, p.budget, p.links);
         let (guid, luid, delta) = match r {
             OutRef::Delete { luid, soft, .. } => return Ok(Some((delete(luid, *soft), None))),
             OutRef::Add { guid } => (guid, None, Delta::WHOLE),
@@ -326,10 +324,9 @@ impl Engine {
             while chunking.is_none() {
                 if ds.front.is_none() {
                     let Some(next) = ds.outgoing.pop_front() else { break };
-                    let types = &s.field_level_types;
-                    if let Some((cmd, stored)) =
-                        self.materialize(user, ds, &next, max_obj, types, budget, links.as_ref())?
-                    {
+                    let packing =
+                        Packing { max_obj, field_level_types: &s.field_level_types, budget, links: links.as_ref() };
+                    if let Some((cmd, stored)) = self.materialize(user, ds, &next, &packing)? {
                         ds.front = Some((next, cmd, stored));
                     }
                     continue;
@@ -426,6 +423,18 @@ impl Engine {
             s.out_chunk = None;
         }
     }
+}
+
+/// What the packing of one message needs to know of the session.
+struct Packing<'a> {
+    /// The client's MaxObjSize.
+    max_obj: Option<u64>,
+    /// Content types the client takes field-level Replaces for.
+    field_level_types: &'a [String],
+    /// Room for commands in a message.
+    budget: usize,
+    /// Links for items sent reduced.
+    links: Option<&'a filters::Links>,
 }
 
 /// One change for the client, by reference: the item's content is read from the store when
