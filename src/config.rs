@@ -44,6 +44,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Server-initiated sync: notifications, their policy and channels.
     pub notify: NotifyConfig,
+    /// The messages datastore in an IMAP server (issue 9).
+    pub imap: crate::store::imap::config::ImapConfig,
 }
 
 /// `[notify]`: server-initiated, automatic and scheduled sync (`server::notifier`).
@@ -130,6 +132,7 @@ impl Default for Config {
             log: "info".into(),
             api: ApiConfig::default(),
             notify: NotifyConfig::default(),
+            imap: Default::default(),
         }
     }
 }
@@ -181,6 +184,10 @@ impl Config {
         if !self.notify.sms.username.is_empty() {
             crate::server::push::kannel::KannelEnabler::new(self.notify.sms.clone())
                 .map_err(|e| format!("notify.sms: {e}"))?;
+        }
+        self.imap.check()?;
+        if self.imap.enabled && !self.engine.datastores.iter().any(|d| d.name == self.imap.datastore) {
+            return Err(format!("[imap] datastore {:?} is not one of the engine's datastores", self.imap.datastore));
         }
         Ok(())
     }

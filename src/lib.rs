@@ -43,6 +43,7 @@ pub mod conformance;
 pub mod cpm;
 pub mod engine;
 pub mod filter;
+pub mod imap;
 pub mod load;
 pub mod notify;
 pub mod proto;

@@ -75,24 +75,50 @@ impl Engine {
         };
 
         let mut batch = Batch::default();
-        for cmd in &sync.commands {
-            match cmd {
+        for (i, cmd) in sync.commands.iter().enumerate() {
+            let step = match cmd {
                 Command::Atomic(a) => {
-                    scope.apply(s, r, std::mem::take(&mut batch))?;
-                    scope.atomic(s, r, a)?;
+                    scope.apply(s, r, std::mem::take(&mut batch)).and_then(|()| scope.atomic(s, r, a))
                 }
                 // A parent named by its LUID may be an item added just before: commit first so
                 // that it is mapped (PROTOCOL.md §10.1).
-                _ if matches!(cmd, Command::Move(_) | Command::Copy(_)) || names_parent(cmd) => {
-                    scope.apply(s, r, std::mem::take(&mut batch))?;
-                    scope.plan_command(s, cmd, &mut batch)?;
+                _ if matches!(cmd, Command::Move(_) | Command::Copy(_)) || names_parent(cmd) => scope
+                    .apply(s, r, std::mem::take(&mut batch))
+                    .and_then(|()| scope.plan_command(s, cmd, &mut batch).map(|_| ())),
+                _ => scope.plan_command(s, cmd, &mut batch).map(|_| ()),
+            };
+            if let Err(e) = step {
+                // Every change not done is answered with the failure, so the device keeps it
+                // and sends it again (nothing lost); the session goes on.
+                let code = failure_code(&e);
+                tracing::error!(datastore = %s.datastores[ds].name, error = %e, status = code.code(), "store failure: the rest of the Sync is refused");
+                let planned: HashSet<u32> = batch.pending.iter().map(|p| p.cmd_id).collect();
+                for p in std::mem::take(&mut batch.pending) {
+                    answer(r, p, code);
                 }
-                _ => {
-                    scope.plan_command(s, cmd, &mut batch)?;
+                for rest in &sync.commands[i..] {
+                    if !planned.contains(&rest.cmd_id()) && !sync.no_resp {
+                        r.status(rest.cmd_id(), rest.name(), code);
+                    }
                 }
+                scope.reload_maps(s);
+                return Ok(());
             }
         }
-        scope.apply(s, r, batch)
+        if let Err(e) = scope.apply(s, r, batch) {
+            tracing::error!(datastore = %s.datastores[ds].name, error = %e, "store failure: the Sync's changes are refused");
+            scope.reload_maps(s);
+        }
+        Ok(())
+    }
+}
+
+/// The status of a change the store could not make: 503 (retry later) when a backing store is
+/// unreachable, else 510.
+fn failure_code(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Unavailable(_) => StatusCode::ServiceUnavailable,
+        _ => StatusCode::DataStoreFailure,
     }
 }
 
@@ -173,15 +199,42 @@ impl Saved {
 
 impl Scope<'_> {
     /// Commits a batch and sends its statuses.
+    /// A failed commit answers each of its changes with the failure and returns the error.
     fn apply(&self, s: &mut Session, r: &mut ReplyBuilder, batch: Batch) -> Result<(), StoreError> {
         let ds = &mut s.datastores[self.ds];
         let results = if is_empty(&batch.commit) {
             Vec::new()
         } else {
-            self.store.commit(self.user, self.device, &ds.name, &batch.commit)?
+            match self.store.commit(self.user, self.device, &ds.name, &batch.commit) {
+                Ok(results) => results,
+                Err(e) => {
+                    let code = failure_code(&e);
+                    for p in batch.pending {
+                        answer(r, p, code);
+                    }
+                    return Err(e);
+                }
+            }
         };
         settle(ds, r, batch, &results);
         Ok(())
+    }
+
+    /// After a failure: the session's maps as the store has them (a backing store may have
+    /// taken part of a batch).
+    fn reload_maps(&self, s: &mut Session) {
+        let ds = &mut s.datastores[self.ds];
+        match self.store.id_map(self.user, self.device, &ds.name) {
+            Ok(pairs) => {
+                ds.map.clear();
+                ds.rev.clear();
+                for (l, g) in pairs {
+                    ds.rev.insert(g.clone(), l.clone());
+                    ds.map.insert(l, g);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "maps not reloaded after a store failure"),
+        }
     }
 
     /// An Atomic inside the Sync: all its commands in one commit, or none of them.

@@ -207,6 +207,16 @@ impl Engine {
             match authenticate(self.store.as_ref(), &self.config.auth, &self.throttle, &msg.header, ctx.now) {
                 Ok(AuthOutcome::Accepted { user, chal }) => {
                     tracing::info!(user = %user.name, device = %msg.header.source.loc_uri, "authenticated");
+                    // Changes made directly in a backing store (IMAP) join the change log first.
+                    match self.store.pull_backend(user.id) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(user = %user.name, changes = n, "changes picked up from the backing store")
+                        }
+                        Err(e) => {
+                            tracing::warn!(user = %user.name, error = %e, "backing store not read; its datastores will fail")
+                        }
+                    }
                     s.user = Some(user);
                     r.header_status(&msg.header, StatusCode::AuthenticationAccepted, Some(chal));
                 }
@@ -241,8 +251,11 @@ impl Engine {
 
         for cmd in &msg.body {
             if let Err(e) = self.command(s, &mut r, cmd, ctx) {
-                tracing::error!(error = %e, "store failure");
-                r.status(cmd.cmd_id(), cmd.name(), StatusCode::DataStoreFailure);
+                tracing::error!(error = %e, command = ?cmd.name(), "store failure");
+                let st = r.status(cmd.cmd_id(), cmd.name(), failure_status(&e));
+                if let StoreError::Unavailable(_) = e {
+                    st.items = vec![retry_hint()];
+                }
             }
         }
         if s.suspend_requested {
@@ -317,7 +330,11 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(error = %e, "store failure; ending the session");
-                r.status(0, CmdName::SyncHdr, StatusCode::DataStoreFailure).items.clear();
+                let st = r.status(0, CmdName::SyncHdr, failure_status(&e));
+                st.items.clear();
+                if let StoreError::Unavailable(_) = e {
+                    st.items = vec![retry_hint()];
+                }
                 self.end(s, r, ctx.encoding)
             }
         }
@@ -615,5 +632,22 @@ pub(crate) fn alert_code(direction: Direction, slow: bool) -> AlertCode {
         (Direction::FromClient, true) => AlertCode::RefreshFromClient,
         (Direction::FromServer, false) => AlertCode::OneWayFromServer,
         (Direction::FromServer, true) => AlertCode::RefreshFromServer,
+    }
+}
+
+/// The status of a command the store failed: 503 (try again later) when a backing store is
+/// unreachable, else 510 (data store failure).
+fn failure_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Unavailable(_) => StatusCode::ServiceUnavailable,
+        _ => StatusCode::DataStoreFailure,
+    }
+}
+
+/// The reason and retry hint that go with a 503.
+fn retry_hint() -> crate::proto::Item {
+    crate::proto::Item {
+        data: Some(crate::proto::Data::from("the message store is unavailable; retry after 60 seconds")),
+        ..Default::default()
     }
 }

@@ -185,6 +185,8 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_sessions(shared.clone()));
         let dispatcher = shared.notifier.clone().map(|n| tokio::spawn(n.run(stopped.clone())));
+        let poller = (shared.config.imap.enabled && shared.config.imap.poll_secs > 0)
+            .then(|| tokio::spawn(poll_backend(shared.clone())));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
@@ -227,6 +229,9 @@ impl Server {
         sweeper.abort();
         if let Some(d) = dispatcher {
             d.abort();
+        }
+        if let Some(p) = poller {
+            p.abort();
         }
         info!("stopped");
         Ok(())
@@ -291,6 +296,37 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr,
         };
     }
     http::text(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Looks for changes made directly in the backing store (IMAP) of every user every
+/// `[imap] poll_secs`, recorded like any change (so automatic devices are alerted).
+async fn poll_backend(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(shared.config.imap.poll_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if shared.drain.is_draining() {
+            return;
+        }
+        let store = shared.engine.store().clone();
+        let pulled = tokio::task::spawn_blocking(move || -> Result<usize, crate::store::StoreError> {
+            let mut total = 0;
+            for user in store.list_users()? {
+                match store.pull_backend(user.id) {
+                    Ok(n) => total += n,
+                    Err(e) => warn!(user = %user.name, error = %e, "backing store not read"),
+                }
+            }
+            Ok(total)
+        })
+        .await;
+        match pulled {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(changes = n, "changes picked up from the backing store"),
+            Ok(Err(e)) => warn!(error = %e, "backing store poll failed"),
+            Err(e) => warn!(error = %e, "backing store poll task failed"),
+        }
+    }
 }
 
 /// Forgets idle sessions, checking a few times per timeout.

@@ -149,7 +149,7 @@ impl Notifier {
             datastore: event.datastore.clone(),
             origin_device: match &event.origin {
                 Origin::Device(d) => Some(d.clone()),
-                Origin::Service => None,
+                Origin::Service | Origin::Backend => None,
             },
             at: now,
         };

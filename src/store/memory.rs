@@ -210,7 +210,11 @@ impl UserState {
             datastore: datastore.to_owned(),
             guid: guid.clone(),
             kind,
-            origin: origin.clone(),
+            // As the SQLite log: anything but a device reads back as the service.
+            origin: match origin {
+                Origin::Backend => Origin::Service,
+                other => other.clone(),
+            },
             seq,
             delta,
         });

@@ -9,6 +9,7 @@
 //! Must not know about SyncML messages or the codec: it stores bytes and strings.
 
 pub mod alerts;
+pub mod imap;
 pub mod memory;
 mod memory_alerts;
 pub mod observed;
@@ -43,6 +44,10 @@ pub enum Origin {
     Device(String),
     /// The service itself (API, messaging service, administrator).
     Service,
+    /// The backing store, changed directly by its other clients (e.g. a mail program on the
+    /// IMAP server the messages live in): only recorded, never written back. Read back from the
+    /// change log as [`Origin::Service`] (not a device).
+    Backend,
 }
 
 /// A stored item.
@@ -237,10 +242,16 @@ pub enum StoreError {
     Invalid(String),
     #[error("store failure: {0}")]
     Backend(String),
+    /// The backing store cannot be reached or is too slow (an IMAP server down): try later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Result of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where [`Store::sync_backend`] records what changed in a backing store.
+pub type BackendSink<'a> = dyn FnMut(&str, &[Mutation]) -> StoreResult<Vec<Applied>> + 'a;
 
 /// The persistent state of the gateway. Implementations are shared between threads; every
 /// method is one atomic operation (one transaction).
@@ -324,6 +335,22 @@ pub trait Store: alerts::AlertStore + Send + Sync + fmt::Debug {
     fn suspended(&self, user: UserId, device_id: &str) -> StoreResult<Option<String>>;
     /// Saves (`Some`) or forgets (`None`) the device's suspended session.
     fn set_suspended(&self, user: UserId, device_id: &str, state: Option<&str>) -> StoreResult<()>;
+
+    // Backing stores.
+    /// Looks for changes made directly in a backing store (by other clients of an IMAP server)
+    /// and hands them to `record` as mutations to apply with [`Origin::Backend`], in order (a
+    /// folder before what it holds); returns how many. Stores that back nothing have none.
+    fn sync_backend(&self, user: UserId, record: &mut BackendSink<'_>) -> StoreResult<usize> {
+        let _ = (user, record);
+        Ok(0)
+    }
+
+    /// [`Store::sync_backend`], recording through this store (so wrappers see the changes).
+    fn pull_backend(&self, user: UserId) -> StoreResult<usize> {
+        self.sync_backend(user, &mut |datastore: &str, mutations: &[Mutation]| {
+            self.apply(user, datastore, &Origin::Backend, mutations)
+        })
+    }
 }
 
 /// Everything below `folder` in a tree of (child, parent) pairs as [`Store::parents`] lists

@@ -190,6 +190,11 @@ impl Store for ObservedStore {
     fn set_suspended(&self, user: UserId, device_id: &str, state: Option<&str>) -> StoreResult<()> {
         self.inner.set_suspended(user, device_id, state)
     }
+
+    // `pull_backend` (provided) records through `self.apply`, so backing-store changes are told.
+    fn sync_backend(&self, user: UserId, record: &mut crate::store::BackendSink<'_>) -> StoreResult<usize> {
+        self.inner.sync_backend(user, record)
+    }
 }
 
 impl AlertStore for ObservedStore {

@@ -144,7 +144,7 @@ pub(super) fn apply(
 ) -> StoreResult<Vec<Applied>> {
     let origin = match origin {
         Origin::Device(id) => Some(id.as_str()),
-        Origin::Service => None,
+        Origin::Service | Origin::Backend => None,
     };
     mutations.iter().map(|m| apply_one(tx, user, datastore, origin, m)).collect()
 }

@@ -1,0 +1,100 @@
+//! `[imap]`: whether the messages datastore lives in an IMAP server, where it is, and how the
+//! gateway logs in for a user.
+//!
+//! Access (`login`): `"master"` logs in as `{user}{separator}{master_user}` with the master
+//! password (Dovecot master users: `auth_master_user_separator = *` and a passdb with
+//! `master = yes`; README), so the gateway needs no user's mail password; `"users"` logs in with
+//! each user's own password from `[imap.passwords]`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::imap::ImapError;
+
+/// How the gateway logs in for a user.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Login {
+    /// As the user through a master user.
+    #[default]
+    Master,
+    /// With each user's own password (`passwords`).
+    Users,
+}
+
+/// `[imap]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapConfig {
+    /// Keep the messages datastore in this IMAP server (otherwise in the local database).
+    pub enabled: bool,
+    /// `host:port` of the server (plain IMAP; put it on a trusted network or loopback).
+    pub address: String,
+    /// The datastore kept in IMAP.
+    pub datastore: String,
+    pub login: Login,
+    pub master_user: String,
+    pub master_password: String,
+    /// Between the user and the master user in the login name (Dovecot: `*`).
+    pub master_separator: String,
+    /// Per user, the IMAP password (`login = "users"`).
+    pub passwords: BTreeMap<String, String>,
+    /// Connecting, and every read and write, gives up after this long (the device gets 503).
+    pub timeout_secs: u64,
+    /// Look for changes made directly in IMAP this often (seconds; 0: only when a device
+    /// syncs). Devices with automatic sync are alerted of them.
+    pub poll_secs: u64,
+    /// Idle connections kept per user.
+    pub pool_per_user: usize,
+    /// An idle connection older than this is closed rather than reused.
+    pub idle_secs: u64,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            enabled: false,
+            address: "127.0.0.1:143".into(),
+            datastore: "messages".into(),
+            login: Login::Master,
+            master_user: String::new(),
+            master_password: String::new(),
+            master_separator: "*".into(),
+            passwords: BTreeMap::new(),
+            timeout_secs: 10,
+            poll_secs: 30,
+            pool_per_user: 2,
+            idle_secs: 60,
+        }
+    }
+}
+
+impl ImapConfig {
+    /// What must hold for the configuration to be used.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.address.trim().is_empty() {
+            return Err("[imap] address is empty".into());
+        }
+        if self.login == Login::Master && (self.master_user.is_empty() || self.master_password.is_empty()) {
+            return Err("[imap] login = \"master\" needs master_user and master_password".into());
+        }
+        Ok(())
+    }
+
+    /// The login name and password for `user`.
+    pub(crate) fn credentials(&self, user: &str) -> Result<(String, String), ImapError> {
+        match self.login {
+            Login::Master => {
+                Ok((format!("{user}{}{}", self.master_separator, self.master_user), self.master_password.clone()))
+            }
+            Login::Users => match self.passwords.get(user) {
+                Some(p) => Ok((user.to_string(), p.clone())),
+                None => Err(ImapError::No(format!("no IMAP password configured for {user} ([imap.passwords])"))),
+            },
+        }
+    }
+}
