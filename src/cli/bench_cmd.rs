@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Notify(NotifyArgs),
     /// The cost of record filters and list-plus-link in sync sessions.
     Filter(super::bench_filter::FilterArgs),
+    /// First and incremental sync of messages kept in an IMAP server (scripts/bench-imap).
+    Imap(super::bench_imap::ImapArgs),
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +72,7 @@ pub fn run(cmd: BenchCommand) -> Result<(), String> {
     let args = match cmd {
         BenchCommand::Notify(args) => args,
         BenchCommand::Filter(args) => return super::bench_filter::run(&args),
+        BenchCommand::Imap(args) => return super::bench_imap::run(&args),
     };
     let dir = std::env::temp_dir().join(format!("syncgate-bench-notify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

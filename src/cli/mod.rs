@@ -6,6 +6,7 @@
 
 mod bench_cmd;
 mod bench_filter;
+mod bench_imap;
 mod client_cmd;
 mod codec_cmd;
 mod conformance_cmd;

@@ -66,6 +66,14 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     init_logging(&config.log)?;
     tracing::info!("starting: {config}");
     let store: Arc<dyn crate::store::Store> = Arc::new(store);
+    // The messages datastore in an IMAP server ([imap]); everything else stays local.
+    let store: Arc<dyn crate::store::Store> = if config.imap.enabled {
+        tracing::info!(address = %config.imap.address, datastore = %config.imap.datastore, "datastore kept in IMAP");
+        let mailer = Arc::new(crate::store::imap::pool::ImapMailer::new(config.imap.clone()));
+        Arc::new(crate::store::imap::ImapStore::new(store, mailer, &config.imap.datastore))
+    } else {
+        store
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

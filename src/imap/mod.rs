@@ -1,5 +1,16 @@
-//! Placeholder of the IMAP client's types (the client itself is being written); replaced by the
-//! real module before this lands.
+//! A small blocking IMAP4rev1 client for the IMAP store (`store::imap`): LOGIN, LIST, STATUS,
+//! SELECT, UID FETCH (with CONDSTORE's CHANGEDSINCE and QRESYNC's VANISHED), APPEND (UIDPLUS),
+//! UID STORE, UID MOVE (or COPY and expunge), UID EXPUNGE, CREATE/RENAME/DELETE.
+//!
+//! Layout: `conn` (the connection: tags, literals, timeouts), `parse` (responses into tokens;
+//! pure), `utf7` (mailbox names in modified UTF-7). Plain TCP: put the IMAP server on loopback
+//! or a trusted network.
+
+mod conn;
+pub mod parse;
+pub mod utf7;
+
+pub use conn::Connection;
 
 /// Why an IMAP exchange failed.
 #[derive(Debug, thiserror::Error)]

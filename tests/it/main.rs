@@ -3,7 +3,10 @@
 mod api;
 mod cli;
 mod conformance;
+mod dovecot;
 mod golden;
+mod imap_client;
+mod imap_store;
 mod interop;
 mod kannel;
 mod libwbxml;

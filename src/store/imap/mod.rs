@@ -20,6 +20,7 @@
 pub mod config;
 mod index;
 pub mod mail;
+pub mod pool;
 mod pull;
 mod write;
 
@@ -42,6 +43,9 @@ use crate::store::{
 use self::index::Entry;
 use self::mail::{Lease, Mailer};
 
+/// A message built from IMAP: its GUID, its index entry then, and the e-mail object.
+type Built = (String, Vec<u8>, Vec<u8>);
+
 /// The store.
 pub struct ImapStore {
     local: Arc<dyn Store>,
@@ -51,7 +55,7 @@ pub struct ImapStore {
     /// Per user: what `pull` last saw of each mailbox.
     seen: Mutex<HashMap<UserId, pull::Seen>>,
     /// The last message built from IMAP (a large object is read a chunk at a time).
-    built: Mutex<Option<(String, Vec<u8>, Vec<u8>)>>,
+    built: Mutex<Option<Built>>,
     /// One writer or puller per user at a time: a pull must not see a message a device's
     /// APPEND put in IMAP before its index entry is committed (it would be added twice).
     locks: Mutex<HashMap<UserId, Arc<Mutex<()>>>>,

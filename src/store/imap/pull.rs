@@ -22,12 +22,15 @@ use crate::store::{Applied, BackendSink, Mutation, StoreError, StoreResult, User
 /// What was seen of a user's mailboxes: path → (UIDVALIDITY, HIGHESTMODSEQ).
 pub(crate) type Seen = HashMap<String, (u32, Option<u64>)>;
 
+/// What the index holds of one mailbox: UID → (GUID, UIDVALIDITY, flags).
+type Held = HashMap<u32, (String, u32, Vec<String>)>;
+
 /// The index's view of one user's datastore.
 struct Indexed {
     /// Folder path → GUID.
     folders: BTreeMap<String, String>,
     /// Folder GUID → messages: UID → (GUID, UIDVALIDITY, flags).
-    messages: HashMap<String, HashMap<u32, (String, u32, Vec<String>)>>,
+    messages: HashMap<String, Held>,
     /// Messages whose folder is not in the index (left behind by a deleted folder).
     orphans: Vec<String>,
 }
@@ -135,7 +138,7 @@ impl ImapStore {
             parts.reverse();
             folders.insert(parts.join(&d.to_string()), guid.clone());
         }
-        let mut messages: HashMap<String, HashMap<u32, (String, u32, Vec<String>)>> = HashMap::new();
+        let mut messages: HashMap<String, Held> = HashMap::new();
         let mut orphans = Vec::new();
         for (guid, parent, v, uid, flags) in msgs {
             match parent.filter(|p| names.contains_key(p)) {
@@ -155,7 +158,7 @@ impl ImapStore {
         lease: &mut Lease<'_>,
         mailbox: &str,
         folder: &str,
-        mut held: HashMap<u32, (String, u32, Vec<String>)>,
+        mut held: Held,
         seen: &mut Seen,
     ) -> StoreResult<Vec<Mutation>> {
         let sel = lease.reselect(mailbox)?;

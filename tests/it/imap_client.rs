@@ -1,0 +1,85 @@
+//! The IMAP client (`syncgate::imap::Connection`) against Dovecot: logins (own and master,
+//! wrong password), capabilities, mailboxes with non-ASCII names, APPEND/FETCH byte-exact,
+//! CONDSTORE changes, MOVE with its new UID, QRESYNC's VANISHED, and a stopped server.
+
+use std::time::{Duration, Instant};
+
+use syncgate::imap::{Connection, FlagMode, ImapError};
+
+use super::dovecot::Dovecot;
+
+fn connect(d: &Dovecot, user: &str, password: &str) -> Result<Connection, ImapError> {
+    let mut c = Connection::connect(&format!("127.0.0.1:{}", d.port), Duration::from_secs(3))?;
+    c.login(user, password)?;
+    Ok(c)
+}
+
+#[test]
+fn the_client_against_dovecot() {
+    let mut d = Dovecot::start(&[("alice", "pw"), ("bob", "pw2")]);
+    let mut c = connect(&d, "alice", "pw").expect("login");
+    for cap in ["CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "LITERAL+"] {
+        assert!(c.has(cap), "{cap}");
+    }
+    let sep = c.list().expect("list").iter().find_map(|b| b.delimiter).unwrap_or('/');
+    let nested = format!("Einkäufe{sep}2026 & more");
+    c.create("Einkäufe").expect("create");
+    c.create(&nested).expect("create nested");
+    let names: Vec<String> = c.list().expect("list").into_iter().map(|b| b.name).collect();
+    assert!(names.contains(&"Einkäufe".to_string()) && names.contains(&nested), "{names:?}");
+
+    // Byte-exact messages, a large one too; flags; CONDSTORE; MOVE; VANISHED.
+    let small =
+        b"From: x@example.com\r\nSubject: Gr\xc3\xbc\xc3\x9fe\r\n\r\n.a line starting with a dot\r\n)(\"{5}\r\n"
+            .to_vec();
+    let large: Vec<u8> =
+        b"Subject: big\r\n\r\n".iter().copied().chain((0..100_000).map(|i| b"abcdefgh\r\n"[i % 10])).collect();
+    let u1 = c.append("INBOX", &["\\Seen"], &small).expect("append").expect("APPENDUID");
+    let u2 = c.append("INBOX", &[], &large).expect("append").expect("APPENDUID");
+    let sel = c.select("INBOX").expect("select");
+    assert_eq!(sel.exists, 2);
+    let modseq = sel.highestmodseq.expect("HIGHESTMODSEQ");
+    assert_eq!(c.fetch_body(u1).expect("fetch"), Some(small.clone()));
+    assert_eq!(c.fetch_body(u2).expect("fetch"), Some(large.clone()));
+    assert_eq!(c.fetch_body(999).expect("fetch"), None);
+    let (metas, _) = c.fetch_meta(None).expect("meta");
+    assert_eq!(metas.iter().find(|m| m.uid == u1).map(|m| m.flags.clone()), Some(vec!["\\Seen".to_string()]));
+    c.store_flags(u2, FlagMode::Add, &["\\Flagged"]).expect("store");
+    let (changed, _) = c.fetch_meta(Some(modseq)).expect("changed since");
+    assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [u2]);
+    let modseq = c.select("INBOX").expect("select").highestmodseq.expect("modseq");
+    let moved = c.uid_move(u1, "Einkäufe").expect("move").expect("COPYUID");
+    let (_, vanished) = c.fetch_meta(Some(modseq)).expect("vanished");
+    assert_eq!(vanished, [u1]);
+    c.select("Einkäufe").expect("select");
+    assert_eq!(c.fetch_body(moved).expect("fetch"), Some(small));
+    c.delete_message(moved).expect("delete");
+    assert_eq!(c.select("Einkäufe").expect("select").exists, 0);
+    c.rename(&nested, "Archive").expect("rename");
+    c.delete_mailbox("Archive").expect("delete mailbox");
+    assert!(!c.list().expect("list").iter().any(|b| b.name == "Archive"));
+
+    // The master user reaches Alice's mailbox; Bob does not see it.
+    let mut m = connect(&d, "alice*syncgate-master", "masterpw").expect("master login");
+    assert_eq!(m.select("INBOX").expect("select").exists, 1);
+    let mut b = connect(&d, "bob", "pw2").expect("bob");
+    assert_eq!(b.select("INBOX").expect("select").exists, 0);
+    b.logout();
+    m.logout();
+    // (Last: Dovecot delays the next logins from an address after a failed one.)
+    assert!(matches!(connect(&d, "alice", "wrong"), Err(ImapError::No(_))));
+
+    // A stopped server: an error that says so, within the timeout.
+    d.stop();
+    let t = Instant::now();
+    let e = loop {
+        // (The connection's own process may outlive the master a moment.)
+        match c.noop() {
+            Err(e) => break e,
+            Ok(()) => assert!(t.elapsed() < Duration::from_secs(5), "still answering after the stop"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(connect(&d, "alice", "pw").is_err_and(|e| e.is_unavailable()));
+}

@@ -1,0 +1,152 @@
+//! The messages datastore in Dovecot (issue 9), on the real binary with simulated devices:
+//! mail already in the IMAP store reaches the devices; a message appended directly to IMAP by
+//! another client reaches every device and alerts the automatic one; a flag set directly in
+//! IMAP reaches the devices as a state; a folder renamed on a device is renamed in IMAP;
+//! with Dovecot stopped a device's new message is refused with 503 and kept, and after Dovecot
+//! is back it reaches IMAP and the other device once.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use syncgate::imap::Connection;
+
+use super::api::{call, Sim};
+use super::dovecot::Dovecot;
+use super::server::{Server, TempDir};
+
+const TOKEN: &str = "operator-secret";
+
+fn gateway(dovecot: &Dovecot) -> (TempDir, Server) {
+    let dir = TempDir::new();
+    let cfg = dir.path().join("syncgate.toml");
+    let text = format!(
+        "[api]\ntoken = \"{TOKEN}\"\n\n[notify.policy]\nmin_interval_secs = 0\n\n\
+         [imap]\nenabled = true\naddress = \"127.0.0.1:{}\"\nlogin = \"master\"\n\
+         master_user = \"syncgate-master\"\nmaster_password = \"masterpw\"\npoll_secs = 1\ntimeout_secs = 3\n",
+        dovecot.port
+    );
+    fs::write(&cfg, text).expect("write the config");
+    let server = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().expect("utf-8 path")]);
+    (dir, server)
+}
+
+fn imap(dovecot: &Dovecot) -> Connection {
+    let mut c = Connection::connect(&format!("127.0.0.1:{}", dovecot.port), Duration::from_secs(5)).expect("connect");
+    c.login("alice", "pw").expect("login");
+    c
+}
+
+/// Subjects of the messages on a device, sorted.
+fn subjects(dev: &Sim) -> Vec<String> {
+    let mut v: Vec<String> = dev
+        .items("messages")
+        .into_iter()
+        .filter(|(_, _, t)| t.starts_with("<Email>"))
+        .filter_map(|(_, _, t)| syncgate::cpm::objects::Email::parse(t.as_bytes()).ok()?.header("Subject"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn received(report: &Value, what: &str) -> u64 {
+    report["datastores"][0]["received"][what].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn the_message_storage_use_case_runs_against_dovecot() {
+    let mut dovecot = Dovecot::start(&[("alice", "pw")]);
+    {
+        let mut c = imap(&dovecot);
+        c.create("Work").expect("create Work");
+        c.append("INBOX", &[], b"From: bob@example.com\r\nSubject: Hello\r\n\r\nHi Alice.\r\n").expect("append");
+        c.append("Work", &["\\Flagged"], b"From: boss@example.com\r\nSubject: Report\r\n\r\nBy Friday.\r\n")
+            .expect("append");
+        c.logout();
+    }
+    let (_dir, s) = gateway(&dovecot);
+    assert_eq!(call(&s, "POST", "/api/v1/users", Some(json!({ "name": "alice", "password": "pw" }))).0, 201);
+    let prefs = json!({ "mode": "automatic", "channel": "longpoll", "datastores": ["messages"] });
+    assert_eq!(call(&s, "PUT", "/api/v1/users/alice/devices/pc/prefs", Some(prefs)).0, 200);
+
+    // Both devices get the store as it is: two folders, two messages.
+    let (phone, pc) = (Sim::new("phone"), Sim::new("pc"));
+    for dev in [&phone, &pc] {
+        let r = dev.sync(&s, "messages");
+        assert_eq!(received(&r, "added"), 4, "{r}");
+        assert_eq!(subjects(dev), ["Hello", "Report"]);
+    }
+    let (_, _, report) = phone.find("messages", "Subject: Report");
+    assert!(report.contains("<flagged>true</flagged>"), "{report}");
+
+    // Another IMAP client appends a message: the automatic PC is alerted, both get it.
+    let mut other = imap(&dovecot);
+    other
+        .append("INBOX", &[], b"From: carol@example.com\r\nSubject: Direct\r\n\r\nStraight into IMAP.\r\n")
+        .expect("append");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, alerts) = call(&s, "GET", "/api/v1/users/alice/devices/pc/alerts", None);
+        if alerts["alerts"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert for the PC after a direct IMAP append: {alerts}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for dev in [&phone, &pc] {
+        let r = dev.sync(&s, "messages");
+        assert_eq!(received(&r, "added"), 1, "{r}");
+        assert_eq!(subjects(dev), ["Direct", "Hello", "Report"]);
+    }
+
+    // A flag set directly in IMAP reaches the devices as the message's state.
+    other.select("INBOX").expect("select");
+    let (metas, _) = other.fetch_meta(None).expect("fetch");
+    for m in &metas {
+        other.store_flags(m.uid, syncgate::imap::FlagMode::Add, &["\\Seen"]).expect("store");
+    }
+    for dev in [&phone, &pc] {
+        let r = dev.sync(&s, "messages");
+        assert_eq!(received(&r, "replaced"), 2, "{r}");
+        let (_, _, direct) = dev.find("messages", "Subject: Direct");
+        assert!(direct.contains("<read>true</read>"), "{direct}");
+    }
+
+    // The phone renames its folder Work to Job: renamed in IMAP, with the message inside.
+    let (work, _, _) = phone.find("messages", "<name>Work</name>");
+    fs::write(phone.data("messages").join(&work), "<Folder><name>Job</name></Folder>").expect("rename locally");
+    let r = phone.sync(&s, "messages");
+    assert_eq!(r["datastores"][0]["sent"]["replaced"], 1, "{r}");
+    let names: Vec<String> = other.list().expect("list").into_iter().map(|b| b.name).collect();
+    assert!(names.contains(&"Job".to_string()) && !names.contains(&"Work".to_string()), "{names:?}");
+    assert_eq!(other.select("Job").expect("select Job").exists, 1);
+    let r = pc.sync(&s, "messages");
+    assert!(pc.find("messages", "<name>Job</name>").2.contains("Job"), "{r}");
+    other.logout();
+
+    // Dovecot stops; the phone writes a message: refused (503), kept, sent again later.
+    dovecot.stop();
+    let (inbox, _, _) = phone.find("messages", "<name>INBOX</name>");
+    fs::write(
+        phone.data("messages").join("offline-1"),
+        "<Email><read>false</read><emailitem>Subject: Offline&#13;\n&#13;\nWritten while IMAP was down.&#13;\n</emailitem></Email>",
+    )
+    .expect("write message");
+    let mut meta = phone.meta("messages");
+    meta["items"]["offline-1"] = json!({ "content_type": "application/vnd.omads-email+xml", "parent": inbox });
+    phone.set_meta("messages", &meta);
+    let (_, r) = phone.try_sync(&s, "messages");
+    assert_eq!(r["datastores"][0]["sent"]["failed"], 1, "{r}");
+    assert!(phone.items("messages").iter().any(|(l, _, _)| l == "offline-1"), "the phone keeps it");
+
+    dovecot.restart();
+    let r = phone.sync(&s, "messages");
+    assert_eq!(r["datastores"][0]["sent"]["added"], 1, "{r}");
+    let r = pc.sync(&s, "messages");
+    assert_eq!(received(&r, "added"), 1, "{r}");
+    assert_eq!(subjects(&pc), ["Direct", "Hello", "Offline", "Report"]);
+    let r = phone.sync(&s, "messages");
+    assert_eq!(received(&r, "added") + r["datastores"][0]["sent"]["added"].as_u64().unwrap_or(0), 0, "{r}");
+    let mut c = imap(&dovecot);
+    assert_eq!(c.select("INBOX").expect("select").exists, 3, "Hello, Direct and Offline, once each");
+}
