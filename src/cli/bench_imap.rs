@@ -113,6 +113,15 @@ impl MailSession for TimedSession {
     fn fetch_body(&mut self, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
         timed!(self, self.inner.fetch_body(uid))
     }
+    fn fetch_sizes(&mut self, first: u32, last: u32) -> Result<Vec<(u32, u64)>, ImapError> {
+        timed!(self, self.inner.fetch_sizes(first, last))
+    }
+    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        timed!(self, self.inner.fetch_bodies(uids))
+    }
+    fn selected(&self) -> Option<(String, Selected)> {
+        self.inner.selected()
+    }
     fn append(&mut self, mailbox: &str, flags: &[&str], message: &[u8]) -> Result<Option<u32>, ImapError> {
         timed!(self, self.inner.append(mailbox, flags, message))
     }

@@ -37,6 +37,8 @@ pub struct Connection {
     tag: u32,
     caps: Vec<String>,
     qresync: bool,
+    /// The selected mailbox and what SELECT said of it.
+    selected: Option<(String, Selected)>,
 }
 
 fn io(e: std::io::Error) -> ImapError {
@@ -55,7 +57,14 @@ impl Connection {
         stream.set_read_timeout(Some(timeout)).map_err(io)?;
         stream.set_write_timeout(Some(timeout)).map_err(io)?;
         let writer = stream.try_clone().map_err(io)?;
-        let mut c = Connection { reader: BufReader::new(stream), writer, tag: 0, caps: Vec::new(), qresync: false };
+        let mut c = Connection {
+            reader: BufReader::new(stream),
+            writer,
+            tag: 0,
+            caps: Vec::new(),
+            qresync: false,
+            selected: None,
+        };
         let greeting = c.read_response()?;
         let text = parse::text_after(&greeting, 1);
         match parse::tokens(&greeting)?.get(1).and_then(Tok::atom).map(str::to_ascii_uppercase).as_deref() {
@@ -156,6 +165,7 @@ impl Connection {
     /// SELECT a mailbox.
     pub fn select(&mut self, mailbox: &str) -> Result<Selected, ImapError> {
         let name = utf7::encode(mailbox);
+        self.selected = None;
         let condstore = if self.has("CONDSTORE") && !self.qresync { " (CONDSTORE)" } else { "" };
         let a = self.command(&[Arg::Raw("SELECT "), Arg::Str(&name), Arg::Raw(condstore)])?;
         let mut sel = Selected { uidvalidity: 0, uidnext: 0, exists: 0, highestmodseq: None };
@@ -177,7 +187,51 @@ impl Connection {
                 }
             }
         }
+        self.selected = Some((mailbox.to_string(), sel.clone()));
         Ok(sel)
+    }
+
+    /// The selected mailbox, if any.
+    pub fn selected(&self) -> Option<(String, Selected)> {
+        self.selected.clone()
+    }
+
+    /// Sizes of the selected mailbox's messages with UIDs `first` to `last`.
+    pub fn fetch_sizes(&mut self, first: u32, last: u32) -> Result<Vec<(u32, u64)>, ImapError> {
+        let cmd = format!("UID FETCH {first}:{last} (UID RFC822.SIZE)");
+        let a = self.command(&[Arg::Raw(&cmd)])?;
+        let mut out = Vec::new();
+        for r in &a.untagged {
+            let toks = parse::tokens(r)?;
+            if let Some((meta, _)) = fetched(&toks) {
+                // `first:last` also names the highest UID when none is in the range.
+                if (first..=last).contains(&meta.uid) {
+                    out.push((meta.uid, meta.size.unwrap_or(0)));
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// The selected mailbox's messages with these UIDs (not marking them seen).
+    pub fn fetch_bodies(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set: Vec<String> = uids.iter().map(u32::to_string).collect();
+        let cmd = format!("UID FETCH {} (UID BODY.PEEK[])", set.join(","));
+        let a = self.command(&[Arg::Raw(&cmd)])?;
+        let mut out = Vec::new();
+        for r in &a.untagged {
+            let toks = parse::tokens(r)?;
+            if let Some((meta, items)) = fetched(&toks) {
+                if let Some(Tok::Str(body)) = fetch_item(items, "BODY[]") {
+                    out.push((meta.uid, body.clone()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// UID, flags, size (and modseq) of the selected mailbox's messages, or of those changed
@@ -277,11 +331,13 @@ impl Connection {
 
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), ImapError> {
         let (f, t) = (utf7::encode(from), utf7::encode(to));
+        self.selected = None;
         self.command(&[Arg::Raw("RENAME "), Arg::Str(&f), Arg::Raw(" "), Arg::Str(&t)]).map(|_| ())
     }
 
     pub fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {
         let name = utf7::encode(mailbox);
+        self.selected = None;
         self.command(&[Arg::Raw("DELETE "), Arg::Str(&name)]).map(|_| ())
     }
 

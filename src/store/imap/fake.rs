@@ -213,6 +213,20 @@ impl MailSession for FakeSession {
         self.with(|s, user, sel| Ok(s.mailbox(user, selected(sel)?)?.messages.get(&uid).map(|(_, b, _)| b.clone())))
     }
 
+    fn fetch_sizes(&mut self, first: u32, last: u32) -> Result<Vec<(u32, u64)>, ImapError> {
+        self.with(|s, user, sel| {
+            let b = s.mailbox(user, selected(sel)?)?;
+            Ok(b.messages.range(first..=last).map(|(u, (_, body, _))| (*u, body.len() as u64)).collect())
+        })
+    }
+
+    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        self.with(|s, user, sel| {
+            let b = s.mailbox(user, selected(sel)?)?;
+            Ok(uids.iter().filter_map(|u| Some((*u, b.messages.get(u)?.1.clone()))).collect())
+        })
+    }
+
     fn append(&mut self, mailbox: &str, flags: &[&str], message: &[u8]) -> Result<Option<u32>, ImapError> {
         self.with(|s, user, _| s.append(user, mailbox, flags, message).map(Some))
     }

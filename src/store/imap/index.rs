@@ -6,8 +6,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cpm::objects::{Email, Folder, EMAIL_TYPE, FOLDER_TYPE};
-use crate::imap::ImapError;
-use crate::store::imap::mail::Lease;
 use crate::store::{Store, StoreError, StoreResult, UserId};
 
 /// The flags of the e-mail object's states (PROTOCOL.md §10.4).
@@ -58,20 +56,15 @@ impl Entry {
         }
     }
 
-    /// The e-mail object of a message entry, fetched from `mailbox`; `None` when IMAP no
-    /// longer has it.
-    pub(crate) fn email_object(&self, lease: &mut Lease<'_>, mailbox: &str) -> Result<Option<Vec<u8>>, ImapError> {
-        let Entry::Message { uidvalidity, uid, flags } = self else { return Ok(None) };
-        let sel = lease.select(mailbox)?;
-        if sel.uidvalidity != *uidvalidity {
-            return Ok(None);
-        }
-        let Some(body) = lease.fetch_body(mailbox, *uid)? else { return Ok(None) };
+    /// The e-mail object of a message entry with its text.
+    pub(crate) fn email_object(&self, body: Vec<u8>) -> Vec<u8> {
         let mut e = Email { emailitem: body, ..Default::default() };
-        for (state, flag) in STATE_FLAGS {
-            e.set_state(state, flags.iter().any(|f| f.eq_ignore_ascii_case(flag)));
+        if let Entry::Message { flags, .. } = self {
+            for (state, flag) in STATE_FLAGS {
+                e.set_state(state, flags.iter().any(|f| f.eq_ignore_ascii_case(flag)));
+            }
         }
-        Ok(Some(e.to_xml()))
+        e.to_xml()
     }
 }
 

@@ -17,6 +17,14 @@ pub trait MailSession: Send + std::any::Any {
     /// modseq), and the UIDs expunged since (QRESYNC).
     fn fetch_meta(&mut self, changed_since: Option<u64>) -> Result<(Vec<MessageMeta>, Vec<u32>), ImapError>;
     fn fetch_body(&mut self, uid: u32) -> Result<Option<Vec<u8>>, ImapError>;
+    /// Of the selected mailbox: the sizes of the messages with UIDs `first` to `last`.
+    fn fetch_sizes(&mut self, first: u32, last: u32) -> Result<Vec<(u32, u64)>, ImapError>;
+    /// Of the selected mailbox: the messages with these UIDs (those that exist).
+    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError>;
+    /// The mailbox selected on this connection, if any (kept when it goes back to the pool).
+    fn selected(&self) -> Option<(String, Selected)> {
+        None
+    }
     fn append(&mut self, mailbox: &str, flags: &[&str], message: &[u8]) -> Result<Option<u32>, ImapError>;
     fn store_flags(&mut self, uid: u32, mode: FlagMode, flags: &[&str]) -> Result<(), ImapError>;
     fn uid_move(&mut self, uid: u32, to: &str) -> Result<Option<u32>, ImapError>;
@@ -114,6 +122,16 @@ impl<'a> Lease<'a> {
     pub(crate) fn fetch_body(&mut self, mailbox: &str, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
         self.select(mailbox)?;
         self.run(|s| s.fetch_body(uid))
+    }
+
+    pub(crate) fn fetch_sizes(&mut self, mailbox: &str, first: u32, last: u32) -> Result<Vec<(u32, u64)>, ImapError> {
+        self.select(mailbox)?;
+        self.run(|s| s.fetch_sizes(first, last))
+    }
+
+    pub(crate) fn fetch_bodies(&mut self, mailbox: &str, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        self.select(mailbox)?;
+        self.run(|s| s.fetch_bodies(uids))
     }
 
     pub(crate) fn append(&mut self, mailbox: &str, flags: &[&str], message: &[u8]) -> Result<Option<u32>, ImapError> {

@@ -46,6 +46,9 @@ use self::mail::{Lease, Mailer};
 /// A message built from IMAP: its GUID, its index entry then, and the e-mail object.
 type Built = (String, Vec<u8>, Vec<u8>);
 
+/// Message texts read ahead and their total size.
+type ReadAhead = (HashMap<(String, u32, u32), Vec<u8>>, u64);
+
 /// The store.
 pub struct ImapStore {
     local: Arc<dyn Store>,
@@ -56,6 +59,8 @@ pub struct ImapStore {
     seen: Mutex<HashMap<UserId, pull::Seen>>,
     /// The last message built from IMAP (a large object is read a chunk at a time).
     built: Mutex<Option<Built>>,
+    /// Messages read ahead, by (mailbox, UIDVALIDITY, UID), and their bytes in all.
+    bodies: Mutex<ReadAhead>,
     /// One writer or puller per user at a time: a pull must not see a message a device's
     /// APPEND put in IMAP before its index entry is committed (it would be added twice).
     locks: Mutex<HashMap<UserId, Arc<Mutex<()>>>>,
@@ -89,6 +94,7 @@ impl ImapStore {
             datastore: datastore.to_string(),
             seen: Mutex::default(),
             built: Mutex::default(),
+            bodies: Mutex::default(),
             locks: Mutex::default(),
         }
     }
@@ -135,15 +141,76 @@ impl ImapStore {
                     rec.parent.as_deref(),
                     lease.delimiter()?,
                 )?;
-                let Some(xml) = entry.email_object(&mut lease, &mailbox)? else {
+                let Entry::Message { uidvalidity, uid, .. } = &entry else { return Ok(None) };
+                let Some(body) = self.message_body(&mut lease, &mailbox, *uidvalidity, *uid)? else {
                     tracing::info!(guid = %rec.guid, %mailbox, "message gone from IMAP; it goes at the next pull");
                     return Ok(None);
                 };
+                let xml = entry.email_object(body);
                 *self.built.lock().map_err(poisoned)? = Some((rec.guid.clone(), rec.data.clone(), xml.clone()));
                 xml
             }
         };
         Ok(Some(ItemRecord { data, ..rec }))
+    }
+}
+
+/// Messages read ahead: up to this many UIDs after the one asked for…
+const READ_AHEAD: u32 = 64;
+/// …within this many bytes; and the most the read-ahead cache holds.
+const READ_AHEAD_BYTES: u64 = 4 << 20;
+
+impl ImapStore {
+    /// The text of message `uid` of `mailbox`; `None` when IMAP no longer has it. Reads the
+    /// following messages along (a sync sends them in order): two round trips for up to
+    /// [`READ_AHEAD`] messages instead of one per message.
+    fn message_body(
+        &self,
+        lease: &mut Lease<'_>,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, ImapError> {
+        let key = (mailbox.to_string(), uidvalidity, uid);
+        if let Ok(mut cache) = self.bodies.lock() {
+            if let Some(body) = cache.0.remove(&key) {
+                cache.1 = cache.1.saturating_sub(body.len() as u64);
+                return Ok(Some(body));
+            }
+        }
+        if lease.select(mailbox)?.uidvalidity != uidvalidity {
+            return Ok(None);
+        }
+        let sizes = lease.fetch_sizes(mailbox, uid, uid.saturating_add(READ_AHEAD - 1))?;
+        let mut chosen = Vec::new();
+        let mut total = 0u64;
+        for (u, size) in sizes {
+            if u != uid && total + size > READ_AHEAD_BYTES {
+                break;
+            }
+            chosen.push(u);
+            total += size;
+        }
+        if !chosen.contains(&uid) {
+            return Ok(None);
+        }
+        let mut mine = None;
+        let bodies = lease.fetch_bodies(mailbox, &chosen)?;
+        if let Ok(mut cache) = self.bodies.lock() {
+            if cache.1 + total > READ_AHEAD_BYTES {
+                cache.0.clear();
+                cache.1 = 0;
+            }
+            for (u, body) in bodies {
+                if u == uid {
+                    mine = Some(body);
+                } else {
+                    cache.1 += body.len() as u64;
+                    cache.0.insert((mailbox.to_string(), uidvalidity, u), body);
+                }
+            }
+        }
+        Ok(mine)
     }
 }
 

@@ -79,6 +79,18 @@ impl MailSession for Connection {
         Connection::fetch_body(self, uid)
     }
 
+    fn fetch_sizes(&mut self, first: u32, last: u32) -> Result<Vec<(u32, u64)>, ImapError> {
+        Connection::fetch_sizes(self, first, last)
+    }
+
+    fn fetch_bodies(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        Connection::fetch_bodies(self, uids)
+    }
+
+    fn selected(&self) -> Option<(String, Selected)> {
+        Connection::selected(self)
+    }
+
     fn append(&mut self, mailbox: &str, flags: &[&str], message: &[u8]) -> Result<Option<u32>, ImapError> {
         Connection::append(self, mailbox, flags, message)
     }
