@@ -7,8 +7,10 @@
 //! - [`auth`]: SyncML credential formulas (basic, MD5), constant-time comparison.
 //! - [`engine`]: the sans-IO sync engine (session packages, auth, anchors, change sets, maps).
 //! - [`store`]: the `Store` trait (users, devices, items, change log with deltas, anchors, maps,
-//!   device sync preferences and the alert queue); SQLite and memory backends; `ObservedStore`,
-//!   which tells the notifier about committed changes.
+//!   device sync preferences and the alert queue); SQLite and memory backends; `ImapStore`,
+//!   which keeps the messages datastore in an IMAP server; `ObservedStore`, which tells the
+//!   notifier about committed changes.
+//! - [`imap`]: a small blocking IMAP4rev1 client (for `ImapStore`).
 //! - [`load`]: the load generator (`syncgate load`): many simulated devices, latency and
 //!   throughput, the server's CPU and memory.
 //! - [`notify`]: server-alerted notifications (package #0): the DS 1.2 binary SAN and the 1.1 form;
@@ -25,7 +27,8 @@
 //!   whole objects (`/link`); the notifier (server-initiated sync) and the push channels
 //!   (long-poll, webhook, SMS through Kannel).
 //! - [`transport`]: the HTTP client side (POST a message, read the answer) for the simulated
-//!   device, the conformance runner and the load generator. With `server`, the only socket code.
+//!   device, the conformance runner and the load generator. With `server` and `imap`, the only
+//!   socket code.
 //! - [`client`]: a SyncML client (the simulated device): sans-IO session, local data, state,
 //!   the HTTP driver, and waiting for notifications.
 //! - [`cli`]: the command-line front end used by `main.rs` (`codec`, `san`, `serve`, `user`,

@@ -3,7 +3,9 @@
 //!
 //! [`Store`] is what the engine and the server see; [`memory::MemoryStore`] is the reference
 //! backend and [`sqlite::SqliteStore`] the embedded default. Both pass the same test battery
-//! (`battery`). Items carry a parent (folders later), every change records its [`Origin`]
+//! (`battery`), and so does [`imap::ImapStore`] (which keeps one datastore in an IMAP server and
+//! passes everything else to a local store; the battery's items are arbitrary bytes no mailbox
+//! can hold, so the IMAP datastore has checks of its own in `imap/tests.rs`). Items carry a parent (folders later), every change records its [`Origin`]
 //! (which device, or the service), so change sets never echo a device's own changes.
 //!
 //! Must not know about SyncML messages or the codec: it stores bytes and strings.

@@ -83,3 +83,15 @@ fn the_client_against_dovecot() {
     assert!(e.is_unavailable(), "{e:?}");
     assert!(connect(&d, "alice", "pw").is_err_and(|e| e.is_unavailable()));
 }
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    // Accepts the connection (the kernel does) and says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr").to_string();
+    let t = Instant::now();
+    let e = Connection::connect(&addr, Duration::from_millis(500)).expect_err("no greeting");
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    drop(silent);
+}

@@ -98,3 +98,32 @@ impl ImapConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_and_checks() {
+        let master = ImapConfig {
+            enabled: true,
+            master_user: "syncgate-master".into(),
+            master_password: "pw".into(),
+            ..ImapConfig::default()
+        };
+        assert_eq!(master.credentials("alice").unwrap(), ("alice*syncgate-master".into(), "pw".into()));
+        assert!(master.check().is_ok());
+        assert!(ImapConfig { master_password: String::new(), ..master.clone() }.check().is_err());
+        let users = ImapConfig {
+            login: Login::Users,
+            passwords: [("alice".to_string(), "secret".to_string())].into(),
+            ..master
+        };
+        assert_eq!(users.credentials("alice").unwrap(), ("alice".into(), "secret".into()));
+        assert!(matches!(users.credentials("bob"), Err(ImapError::No(_))));
+        let parsed: ImapConfig =
+            toml::from_str("enabled = true\nlogin = \"users\"\n[passwords]\nalice = \"x\"\n").unwrap();
+        assert_eq!(parsed.login, Login::Users);
+        assert!(toml::from_str::<ImapConfig>("login = \"guess\"\n").is_err());
+    }
+}

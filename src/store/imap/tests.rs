@@ -285,3 +285,68 @@ fn a_device_syncing_while_imap_is_down_gets_503_loses_nothing_and_converges() {
     sync(&engine, "pc", SyncMode::Slow, &mut pc_state, &mut pc);
     assert_eq!(pc.items(DS).unwrap().len(), 2, "INBOX and the message, once");
 }
+
+#[test]
+fn imap_stopping_in_the_middle_of_a_session_loses_nothing_and_the_next_sync_converges() {
+    use crate::client::{DeviceState, LocalStore as _, MemoryLocal, SyncMode};
+    let (s, m) = store();
+    let s: Arc<dyn Store> = Arc::new(s);
+    s.create_user("alice", &crate::auth::md5_secret("alice", "pw")).unwrap();
+    m.server().create("alice", "INBOX").unwrap();
+    for i in 0..40 {
+        m.server()
+            .append("alice", "INBOX", &[], format!("Subject: m{i}\r\n\r\n{}\r\n", "x".repeat(300)).as_bytes())
+            .unwrap();
+    }
+    let engine = crate::engine::Engine::new(s.clone(), crate::engine::EngineConfig::default());
+    let (mut state, mut local) = (DeviceState::default(), MemoryLocal::new());
+    // Small messages: the server's package 4 takes many; IMAP goes away after the third.
+    let report = {
+        use crate::client::{ClientConfig, ClientSession, DatastoreSpec, Next};
+        let cfg = ClientConfig {
+            encoding: crate::codec::Encoding::Xml,
+            max_msg_size: 3000,
+            ..ClientConfig::new("pc", "alice", "pw")
+        };
+        let specs = vec![DatastoreSpec::new(DS, EMAIL_TYPE, SyncMode::Slow)];
+        let mut client = ClientSession::new(cfg, "http://t/sync", specs, &mut state, 1_800_000_000);
+        let mut server = engine.new_session();
+        let mut msg = client.first_message();
+        for n in 0..1000 {
+            if n == 3 {
+                m.server().down = true;
+            }
+            let ctx = crate::engine::Context {
+                resp_uri: "http://t/sync?sid=1".into(),
+                now: 1_800_000_000,
+                encoding: crate::codec::Encoding::Xml,
+                user_agent: None,
+                suspend: false,
+            };
+            let reply = engine.handle(&mut server, msg, &ctx);
+            if reply.finished {
+                server = engine.new_session();
+            }
+            match client.receive(reply.message, &mut local) {
+                Ok(Next::Send(next)) => msg = *next,
+                Ok(Next::Done) | Err(_) => break,
+            }
+        }
+        client.finish(&mut state, &local)
+    };
+    let got = local.items(DS).unwrap().len();
+    assert!(got < 41, "the session was cut short ({got} items): {report:?}");
+    m.server().down = false;
+    let next = sync(&engine, "pc", SyncMode::TwoWay, &mut state, &mut local);
+    assert!(crate::client::driver::succeeded(&next), "{next:?}");
+    let mut subjects: Vec<String> =
+        local.items(DS).unwrap().iter().filter_map(|i| Email::parse(&i.data).ok()?.header("Subject")).collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!((subjects.len(), local.items(DS).unwrap().len()), (40, 41), "every message once, and INBOX");
+    assert_eq!(
+        m.server().boxes[&("alice".to_string(), "INBOX".to_string())].messages.len(),
+        40,
+        "nothing lost in IMAP"
+    );
+}
