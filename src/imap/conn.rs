@@ -341,6 +341,51 @@ impl Connection {
         self.command(&[Arg::Raw("DELETE "), Arg::Str(&name)]).map(|_| ())
     }
 
+    /// IDLE (RFC 2177) on the selected mailbox until the server reports a change (EXISTS,
+    /// EXPUNGE, FETCH, VANISHED) or `max` passes; true when something changed.
+    pub fn idle(&mut self, max: Duration) -> Result<bool, ImapError> {
+        self.tag += 1;
+        let tag = format!("g{}", self.tag);
+        self.writer.write_all(format!("{tag} IDLE\r\n").as_bytes()).map_err(io)?;
+        loop {
+            let r = self.read_response()?;
+            match r.first() {
+                Some(Part::Text(t)) if t.starts_with(b"+") => break,
+                Some(Part::Text(t)) if t.starts_with(tag.as_bytes()) => {
+                    return Err(ImapError::No(parse::text_after(&r, 2)));
+                }
+                _ => {}
+            }
+        }
+        let normal = self.reader.get_ref().read_timeout().map_err(io)?;
+        self.reader.get_ref().set_read_timeout(Some(max.max(Duration::from_millis(1)))).map_err(io)?;
+        let mut changed = false;
+        let waited = self.read_response();
+        self.reader.get_ref().set_read_timeout(normal).map_err(io)?;
+        match waited {
+            Ok(r) => {
+                let toks = parse::tokens(&r)?;
+                changed = toks.iter().take(3).filter_map(Tok::atom).any(|w| {
+                    ["EXISTS", "EXPUNGE", "FETCH", "VANISHED", "RECENT"].iter().any(|k| w.eq_ignore_ascii_case(k))
+                });
+            }
+            Err(ImapError::Io(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.writer.write_all(b"DONE\r\n").map_err(io)?;
+        loop {
+            let r = self.read_response()?;
+            if let Some(Part::Text(t)) = r.first() {
+                if t.starts_with(tag.as_bytes()) {
+                    return Ok(changed);
+                }
+                if t.starts_with(b"* ") {
+                    changed = true;
+                }
+            }
+        }
+    }
+
     pub fn noop(&mut self) -> Result<(), ImapError> {
         self.command(&[Arg::Raw("NOOP")]).map(|_| ())
     }

@@ -20,6 +20,7 @@
 mod api;
 mod drain;
 mod http;
+mod imap_watch;
 mod link;
 pub mod notifier;
 #[cfg(test)]
@@ -187,6 +188,8 @@ impl Server {
         let dispatcher = shared.notifier.clone().map(|n| tokio::spawn(n.run(stopped.clone())));
         let poller = (shared.config.imap.enabled && shared.config.imap.poll_secs > 0)
             .then(|| tokio::spawn(poll_backend(shared.clone())));
+        let watcher = (shared.config.imap.enabled && shared.config.imap.idle)
+            .then(|| tokio::spawn(imap_watch::run(shared.clone())));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
@@ -232,6 +235,10 @@ impl Server {
         }
         if let Some(p) = poller {
             p.abort();
+        }
+        if let Some(w) = watcher {
+            // Its threads see the drain and log out after their current IDLE period at most.
+            w.abort();
         }
         info!("stopped");
         Ok(())

@@ -45,6 +45,11 @@ pub struct ImapConfig {
     /// Look for changes made directly in IMAP this often (seconds; 0: only when a device
     /// syncs). Devices with automatic sync are alerted of them.
     pub poll_secs: u64,
+    /// Watch every user's INBOX with IMAP IDLE (one connection per user with devices), so
+    /// deliveries reach the change log at once; other mailboxes are polled.
+    pub idle: bool,
+    /// The most users watched with IDLE (the rest wait for the poll).
+    pub idle_users: usize,
     /// Idle connections kept per user.
     pub pool_per_user: usize,
     /// An idle connection older than this is closed rather than reused.
@@ -64,6 +69,8 @@ impl Default for ImapConfig {
             passwords: BTreeMap::new(),
             timeout_secs: 10,
             poll_secs: 30,
+            idle: true,
+            idle_users: 1000,
             pool_per_user: 2,
             idle_secs: 60,
         }
