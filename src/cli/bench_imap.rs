@@ -107,6 +107,9 @@ impl MailSession for TimedSession {
     fn select(&mut self, mailbox: &str) -> Result<Selected, ImapError> {
         timed!(self, self.inner.select(mailbox))
     }
+    fn status(&mut self, mailbox: &str) -> Result<crate::imap::MailboxStatus, ImapError> {
+        timed!(self, self.inner.status(mailbox))
+    }
     fn fetch_meta(&mut self, changed_since: Option<u64>) -> Result<(Vec<MessageMeta>, Vec<u32>), ImapError> {
         timed!(self, self.inner.fetch_meta(changed_since))
     }

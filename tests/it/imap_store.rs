@@ -146,6 +146,22 @@ fn the_message_storage_use_case_runs_against_dovecot() {
     assert_eq!(other.select("Job").expect("select Job").exists, 1);
     let r = pc.sync(&s, "messages");
     assert!(pc.find("messages", "<name>Job</name>").2.contains("Job"), "{r}");
+
+    // Another client renames Job to Projects: the devices get one folder change, not the
+    // messages again.
+    other.rename("Job", "Projects").expect("rename in IMAP");
+    for dev in [&phone, &pc] {
+        let r = dev.sync(&s, "messages");
+        let got = &r["datastores"][0]["received"];
+        assert_eq!(
+            (got["replaced"].as_u64(), got["added"].as_u64(), got["deleted"].as_u64()),
+            (Some(1), Some(0), Some(0)),
+            "{r}"
+        );
+        let (projects, _, _) = dev.find("messages", "<name>Projects</name>");
+        let (_, parent, _) = dev.find("messages", "Subject: Report");
+        assert_eq!(parent.as_deref(), Some(projects.as_str()));
+    }
     other.logout();
 
     // Dovecot stops; the phone writes a message: refused (503), kept, sent again later.

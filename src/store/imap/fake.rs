@@ -186,6 +186,20 @@ impl MailSession for FakeSession {
         Ok(sel)
     }
 
+    fn status(&mut self, mailbox: &str) -> Result<crate::imap::MailboxStatus, ImapError> {
+        self.with(|s, user, _| {
+            let modseq = s.modseq;
+            let b = s.mailbox(user, mailbox)?;
+            Ok(crate::imap::MailboxStatus {
+                uidvalidity: b.uidvalidity,
+                uidnext: b.uidnext,
+                messages: b.messages.len() as u32,
+                highestmodseq: Some(modseq),
+                mailboxid: None,
+            })
+        })
+    }
+
     fn fetch_meta(&mut self, changed_since: Option<u64>) -> Result<(Vec<MessageMeta>, Vec<u32>), ImapError> {
         self.with(|s, user, sel| {
             let b = s.mailbox(user, selected(sel)?)?;

@@ -13,6 +13,7 @@ pub trait MailSession: Send + std::any::Any {
     fn has(&self, capability: &str) -> bool;
     fn list(&mut self) -> Result<Vec<MailboxInfo>, ImapError>;
     fn select(&mut self, mailbox: &str) -> Result<Selected, ImapError>;
+    fn status(&mut self, mailbox: &str) -> Result<crate::imap::MailboxStatus, ImapError>;
     /// Of the selected mailbox: every message's UID and flags (or those changed since a
     /// modseq), and the UIDs expunged since (QRESYNC).
     fn fetch_meta(&mut self, changed_since: Option<u64>) -> Result<(Vec<MessageMeta>, Vec<u32>), ImapError>;
@@ -95,6 +96,10 @@ impl<'a> Lease<'a> {
             self.list()?;
         }
         Ok(self.delimiter.unwrap_or('/'))
+    }
+
+    pub(crate) fn status(&mut self, mailbox: &str) -> Result<crate::imap::MailboxStatus, ImapError> {
+        self.run(|s| s.status(mailbox))
     }
 
     /// Selects `mailbox` unless it is selected already.

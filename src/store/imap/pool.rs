@@ -71,6 +71,10 @@ impl MailSession for Connection {
         Connection::select(self, mailbox)
     }
 
+    fn status(&mut self, mailbox: &str) -> Result<crate::imap::MailboxStatus, ImapError> {
+        Connection::status(self, mailbox)
+    }
+
     fn fetch_meta(&mut self, changed_since: Option<u64>) -> Result<(Vec<MessageMeta>, Vec<u32>), ImapError> {
         Connection::fetch_meta(self, changed_since)
     }

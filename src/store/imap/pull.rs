@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::imap::MessageMeta;
 use crate::store::imap::index::{self, same_states, Entry};
 use crate::store::imap::mail::Lease;
+
 use crate::store::imap::ImapStore;
 use crate::store::{Applied, BackendSink, Mutation, StoreError, StoreResult, UserId};
 
@@ -54,8 +55,10 @@ impl ImapStore {
             apply(gone, &mut count)?;
         }
 
-        // Mailboxes gone: their contents, deepest folders first, then the folders.
         let listed: HashMap<&str, &crate::imap::MailboxInfo> = boxes.iter().map(|b| (b.name.as_str(), b)).collect();
+        self.pull_renames(&mut lease, &boxes, &listed, d, &mut idx, &mut |m: Vec<Mutation>| apply(m, &mut count))?;
+
+        // Mailboxes gone: their contents, deepest folders first, then the folders.
         let gone: Vec<String> = idx.folders.keys().filter(|p| !listed.contains_key(p.as_str())).cloned().collect();
         for path in gone.iter().rev() {
             let Some(guid) = idx.folders.remove(path) else { continue };
@@ -105,6 +108,71 @@ impl ImapStore {
         self.seen.lock().map_err(super::poisoned)?.insert(user, seen);
         result?;
         Ok(count)
+    }
+
+    /// Mailboxes another client renamed or moved: one gone from the index's paths and one new
+    /// with the same UIDVALIDITY (servers keep it across RENAME) are the same folder, renamed
+    /// in place; its messages and subfolders stay (devices get one folder change, not every
+    /// message again). Folders holding no message have no known UIDVALIDITY: they go and come.
+    fn pull_renames(
+        &self,
+        lease: &mut Lease<'_>,
+        boxes: &[crate::imap::MailboxInfo],
+        listed: &HashMap<&str, &crate::imap::MailboxInfo>,
+        d: char,
+        idx: &mut Indexed,
+        apply: &mut dyn FnMut(Vec<Mutation>) -> StoreResult<Vec<Applied>>,
+    ) -> StoreResult<()> {
+        let mut gone: HashMap<u32, String> = HashMap::new();
+        for (path, guid) in &idx.folders {
+            if listed.contains_key(path.as_str()) {
+                continue;
+            }
+            if let Some((_, v, _)) = idx.messages.get(guid).and_then(|m| m.values().next()) {
+                gone.insert(*v, path.clone());
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let mut new: Vec<&crate::imap::MailboxInfo> =
+            boxes.iter().filter(|b| !idx.folders.contains_key(&b.name)).collect();
+        new.sort_by_key(|b| (b.name.matches(d).count(), b.name.clone()));
+        for b in new {
+            if gone.is_empty() {
+                break;
+            }
+            if idx.folders.contains_key(&b.name) || b.attributes.iter().any(|a| a.eq_ignore_ascii_case("\\Noselect")) {
+                continue;
+            }
+            let status = lease.status(&b.name)?;
+            let Some(old) = gone.remove(&status.uidvalidity) else { continue };
+            let Some(guid) = idx.folders.remove(&old) else { continue };
+            let parent = index::parent_path(&b.name, d).and_then(|p| idx.folders.get(p).cloned());
+            let entry = Entry::Folder {
+                name: index::leaf(&b.name, d).to_string(),
+                role: index::role_of(&b.name, &b.attributes),
+            };
+            let replace = Mutation::Replace {
+                guid: guid.clone(),
+                parent,
+                content_type: entry.content_type().into(),
+                data: entry.to_json(),
+                fields_only: false,
+            };
+            tracing::info!(from = %old, to = %b.name, "mailbox renamed in IMAP");
+            apply(vec![replace])?;
+            // Its subfolders moved along.
+            let prefix = format!("{old}{d}");
+            let below: Vec<String> = idx.folders.keys().filter(|p| p.starts_with(&prefix)).cloned().collect();
+            for p in below {
+                if let Some(g) = idx.folders.remove(&p) {
+                    idx.folders.insert(format!("{}{d}{}", b.name, &p[prefix.len()..]), g);
+                }
+            }
+            idx.folders.insert(b.name.clone(), guid);
+        }
+        Ok(())
     }
 
     fn indexed(&self, user: UserId, d: char) -> StoreResult<Indexed> {

@@ -350,3 +350,42 @@ fn imap_stopping_in_the_middle_of_a_session_loses_nothing_and_the_next_sync_conv
         "nothing lost in IMAP"
     );
 }
+
+#[test]
+fn a_mailbox_renamed_by_another_client_is_one_folder_change() {
+    let (s, m) = store();
+    let u = s.create_user("alice", "x").unwrap().id;
+    m.server().create("alice", "INBOX").unwrap();
+    m.server().create("alice", "Work").unwrap();
+    m.server().create("alice", "Work/Old").unwrap();
+    m.server().append("alice", "Work", &[], b"Subject: a\r\n\r\nx\r\n").unwrap();
+    m.server().append("alice", "Work/Old", &[], b"Subject: b\r\n\r\nx\r\n").unwrap();
+    m.server().create("alice", "Empty").unwrap();
+    s.pull_backend(u).unwrap();
+    let guids = s.guids(u, DS).unwrap();
+    let seq = s.current_seq(u).unwrap();
+    // Another client renames Work (with its subfolder) to Job; the empty folder too.
+    {
+        let mut srv = m.server();
+        for (from, to) in [("Work", "Job"), ("Work/Old", "Job/Old"), ("Empty", "Void")] {
+            let b = srv.boxes.remove(&("alice".to_string(), from.to_string())).unwrap();
+            srv.boxes.insert(("alice".to_string(), to.to_string()), b);
+        }
+    }
+    s.pull_backend(u).unwrap();
+    let changes = s.changes_since(u, DS, seq).unwrap();
+    let replaced: Vec<_> = changes.iter().filter(|c| c.kind == ChangeKind::Replace).collect();
+    assert_eq!(replaced.len(), 1, "Work renamed in place: {changes:?}");
+    let job = s.item(u, DS, &replaced[0].guid).unwrap().unwrap();
+    assert_eq!(Folder::parse(&job.data).unwrap().name, "Job");
+    // The messages and the subfolder kept their GUIDs; the empty folder went and came.
+    let after = s.guids(u, DS).unwrap();
+    assert_eq!(after.len(), guids.len());
+    assert_eq!(guids.iter().filter(|g| !after.contains(g)).count(), 1, "only the empty folder is new");
+    assert_eq!(
+        s.items(u, DS).unwrap().iter().filter(|i| i.content_type == EMAIL_TYPE).count(),
+        2,
+        "readable at the new paths"
+    );
+    assert_eq!(s.pull_backend(u).unwrap(), 0);
+}
