@@ -104,6 +104,34 @@ impl Sim {
         report
     }
 
+    /// A sync left running (with `extra` client options, e.g. `--max-msg-size`); its messages
+    /// are dumped as they go ([`Sim::messages_dumped`]).
+    pub(crate) fn spawn_sync(&self, s: &Server, store: &str, extra: &[&str]) -> std::process::Child {
+        let sessions = fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
+        Command::new(env!("CARGO_BIN_EXE_syncgate"))
+            .args(["client", "--url", &format!("http://{}/sync", s.addr), "--user", "alice", "--password", "pw"])
+            .args(["--device", &self.id, "--state"])
+            .arg(self.dir.path())
+            .arg("--dump")
+            .arg(self.dir.path().join(format!("dump-{sessions}")))
+            .args(extra)
+            .args(["sync", store, "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start syncgate client")
+    }
+
+    /// Messages dumped so far in all of this device's sessions.
+    pub(crate) fn messages_dumped(&self) -> usize {
+        let Ok(entries) = fs::read_dir(self.dir.path()) else { return 0 };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("dump-"))
+            .map(|e| fs::read_dir(e.path()).map(|d| d.count()).unwrap_or(0))
+            .sum()
+    }
+
     /// A sync that may fail: whether the client exited 0, and its report (or its output).
     pub(crate) fn try_sync(&self, s: &Server, store: &str) -> (bool, Value) {
         let sessions = fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);

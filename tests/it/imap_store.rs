@@ -190,3 +190,41 @@ fn the_message_storage_use_case_runs_against_dovecot() {
     let mut c = imap(&dovecot);
     assert_eq!(c.select("INBOX").expect("select").exists, 3, "Hello, Direct and Offline, once each");
 }
+
+#[test]
+fn dovecot_stopping_in_the_middle_of_a_session_loses_nothing() {
+    let mut dovecot = Dovecot::start(&[("alice", "pw")]);
+    {
+        let mut c = imap(&dovecot);
+        for i in 0..300 {
+            let text =
+                format!("From: list@example.com\r\nSubject: post {i:03}\r\n\r\n{}\r\n", "Some text. ".repeat(60));
+            c.append("INBOX", &[], text.as_bytes()).expect("append");
+        }
+        c.logout();
+    }
+    let (_dir, s) = gateway(&dovecot);
+    assert_eq!(call(&s, "POST", "/api/v1/users", Some(json!({ "name": "alice", "password": "pw" }))).0, 201);
+    let phone = Sim::new("phone");
+    // Small messages: the server's package takes many round trips; Dovecot stops after a few.
+    let mut child = phone.spawn_sync(&s, "messages", &["--max-msg-size", "4000", "--xml"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while phone.messages_dumped() < 8 {
+        assert!(Instant::now() < deadline, "the session did not get going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    dovecot.stop();
+    let out = child.wait_with_output().expect("client");
+    let held = phone.items("messages").len();
+    assert!(held < 301, "the session ended early ({held} items held): {}", String::from_utf8_lossy(&out.stdout));
+
+    dovecot.restart();
+    let r = phone.sync(&s, "messages");
+    assert_eq!(r["outcome"], "ok", "{r}");
+    let mut subjects = subjects(&phone);
+    let n = subjects.len();
+    subjects.dedup();
+    assert_eq!((n, subjects.len()), (300, 300), "every message once");
+    let mut c = imap(&dovecot);
+    assert_eq!(c.select("INBOX").expect("select").exists, 300, "nothing lost in IMAP");
+}
