@@ -207,7 +207,7 @@ fn dovecot_stopping_in_the_middle_of_a_session_loses_nothing() {
     assert_eq!(call(&s, "POST", "/api/v1/users", Some(json!({ "name": "alice", "password": "pw" }))).0, 201);
     let phone = Sim::new("phone");
     // Small messages: the server's package takes many round trips; Dovecot stops after a few.
-    let mut child = phone.spawn_sync(&s, "messages", &["--max-msg-size", "4000", "--xml"]);
+    let child = phone.spawn_sync(&s, "messages", &["--max-msg-size", "4000", "--xml"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while phone.messages_dumped() < 8 {
         assert!(Instant::now() < deadline, "the session did not get going");
