@@ -5,7 +5,9 @@
 //! backend and [`sqlite::SqliteStore`] the embedded default. Both pass the same test battery
 //! (`battery`), and so does [`imap::ImapStore`] (which keeps one datastore in an IMAP server and
 //! passes everything else to a local store; the battery's items are arbitrary bytes no mailbox
-//! can hold, so the IMAP datastore has checks of its own in `imap/tests.rs`). Items carry a parent (folders later), every change records its [`Origin`]
+//! can hold, so the IMAP datastore has checks of its own, `imap::checks`, run against the
+//! in-memory IMAP server and against Dovecot; a changed UIDVALIDITY is checked on the former
+//! only, Dovecot cannot be made to renumber a mailbox in place). Items carry a parent (folders later), every change records its [`Origin`]
 //! (which device, or the service), so change sets never echo a device's own changes.
 //!
 //! Must not know about SyncML messages or the codec: it stores bytes and strings.

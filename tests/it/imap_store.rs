@@ -228,3 +228,99 @@ fn dovecot_stopping_in_the_middle_of_a_session_loses_nothing() {
     let mut c = imap(&dovecot);
     assert_eq!(c.select("INBOX").expect("select").exists, 300, "nothing lost in IMAP");
 }
+
+/// Dovecot as "another client" for the IMAP store checks (logs in as any user through the
+/// master user).
+struct DovecotServer(std::sync::Mutex<Dovecot>, u16);
+
+impl DovecotServer {
+    fn conn(&self, user: &str) -> Connection {
+        let mut c = Connection::connect(&format!("127.0.0.1:{}", self.1), Duration::from_secs(5)).expect("connect");
+        c.login(&format!("{user}*syncgate-master"), "masterpw").expect("master login");
+        c
+    }
+}
+
+impl syncgate::store::imap::checks::MailServer for DovecotServer {
+    fn delimiter(&self) -> char {
+        let mut c = self.conn("probe");
+        let d = c.list().expect("list").iter().find_map(|b| b.delimiter).unwrap_or('/');
+        c.logout();
+        d
+    }
+
+    fn create(&self, user: &str, mailbox: &str) {
+        self.conn(user).create(mailbox).expect("create");
+    }
+
+    fn rename(&self, user: &str, from: &str, to: &str) {
+        self.conn(user).rename(from, to).expect("rename");
+    }
+
+    fn delete(&self, user: &str, mailbox: &str) {
+        self.conn(user).delete_mailbox(mailbox).expect("delete");
+    }
+
+    fn append(&self, user: &str, mailbox: &str, flags: &[&str], body: &[u8]) -> u32 {
+        self.conn(user).append(mailbox, flags, body).expect("append").expect("APPENDUID")
+    }
+
+    fn add_flags(&self, user: &str, mailbox: &str, uid: u32, flags: &[&str]) {
+        let mut c = self.conn(user);
+        c.select(mailbox).expect("select");
+        c.store_flags(uid, syncgate::imap::FlagMode::Add, flags).expect("store");
+    }
+
+    fn expunge(&self, user: &str, mailbox: &str, uid: u32) {
+        let mut c = self.conn(user);
+        c.select(mailbox).expect("select");
+        c.delete_message(uid).expect("expunge");
+    }
+
+    fn messages(&self, user: &str, mailbox: &str) -> Vec<(Vec<String>, Vec<u8>)> {
+        let mut c = self.conn(user);
+        if c.select(mailbox).is_err() {
+            return Vec::new();
+        }
+        let (metas, _) = c.fetch_meta(None).expect("fetch");
+        metas.into_iter().map(|m| (m.flags, c.fetch_body(m.uid).expect("body").unwrap_or_default())).collect()
+    }
+
+    fn mailboxes(&self, user: &str) -> Vec<String> {
+        self.conn(user).list().expect("list").into_iter().map(|b| b.name).collect()
+    }
+
+    fn set_down(&self, down: bool) {
+        let mut d = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if down {
+            d.stop();
+        } else {
+            d.restart();
+        }
+    }
+}
+
+#[test]
+fn the_imap_store_checks_against_dovecot() {
+    use std::sync::Arc;
+    use syncgate::store::imap::config::ImapConfig;
+    use syncgate::store::imap::pool::ImapMailer;
+    use syncgate::store::imap::ImapStore;
+    let dovecot = Dovecot::start(&[("alice", "pw")]);
+    let port = dovecot.port;
+    let server = DovecotServer(std::sync::Mutex::new(dovecot), port);
+    let config = ImapConfig {
+        enabled: true,
+        address: format!("127.0.0.1:{port}"),
+        master_user: "syncgate-master".into(),
+        master_password: "masterpw".into(),
+        timeout_secs: 3,
+        ..ImapConfig::default()
+    };
+    for (i, (name, check)) in syncgate::store::imap::checks::all().into_iter().enumerate() {
+        let local = Arc::new(syncgate::store::memory::MemoryStore::new());
+        let store = ImapStore::new(local, Arc::new(ImapMailer::new(config.clone())), "messages");
+        check(&store, &server, &format!("check{i}"));
+        eprintln!("imap check {name} against Dovecot: ok");
+    }
+}

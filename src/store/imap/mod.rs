@@ -17,6 +17,8 @@
 //! $Forwarded forwarded). An IMAP server that cannot be reached gives
 //! [`StoreError::Unavailable`] (SyncML 503), other IMAP refusals [`StoreError::Backend`] (510).
 
+#[doc(hidden)]
+pub mod checks;
 pub mod config;
 mod index;
 pub mod mail;

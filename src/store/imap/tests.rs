@@ -389,3 +389,69 @@ fn a_mailbox_renamed_by_another_client_is_one_folder_change() {
     );
     assert_eq!(s.pull_backend(u).unwrap(), 0);
 }
+
+impl super::checks::MailServer for FakeMailer {
+    fn delimiter(&self) -> char {
+        '/'
+    }
+
+    fn create(&self, user: &str, mailbox: &str) {
+        self.server().create(user, mailbox).unwrap();
+    }
+
+    fn rename(&self, user: &str, from: &str, to: &str) {
+        let mut s = self.server();
+        let prefix = format!("{from}/");
+        let moving: Vec<String> = s
+            .boxes
+            .keys()
+            .filter(|(u, n)| u == user && (n == from || n.starts_with(&prefix)))
+            .map(|(_, n)| n.clone())
+            .collect();
+        for n in moving {
+            let b = s.boxes.remove(&(user.to_string(), n.clone())).unwrap();
+            s.boxes.insert((user.to_string(), format!("{to}{}", &n[from.len()..])), b);
+        }
+    }
+
+    fn delete(&self, user: &str, mailbox: &str) {
+        self.server().boxes.remove(&(user.to_string(), mailbox.to_string()));
+    }
+
+    fn append(&self, user: &str, mailbox: &str, flags: &[&str], body: &[u8]) -> u32 {
+        self.server().append(user, mailbox, flags, body).unwrap()
+    }
+
+    fn add_flags(&self, user: &str, mailbox: &str, uid: u32, flags: &[&str]) {
+        self.server().set_flags(user, mailbox, uid, FlagMode::Add, flags).unwrap();
+    }
+
+    fn expunge(&self, user: &str, mailbox: &str, uid: u32) {
+        self.server().expunge(user, mailbox, uid).unwrap();
+    }
+
+    fn messages(&self, user: &str, mailbox: &str) -> Vec<(Vec<String>, Vec<u8>)> {
+        let s = self.server();
+        s.boxes
+            .get(&(user.to_string(), mailbox.to_string()))
+            .map(|b| b.messages.values().map(|(f, body, _)| (f.clone(), body.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn mailboxes(&self, user: &str) -> Vec<String> {
+        self.server().boxes.keys().filter(|(u, _)| u == user).map(|(_, n)| n.clone()).collect()
+    }
+
+    fn set_down(&self, down: bool) {
+        self.server().down = down;
+    }
+}
+
+#[test]
+fn the_imap_checks_on_the_in_memory_server() {
+    for (name, check) in super::checks::all() {
+        let (s, m) = store();
+        check(&s, &m, "alice");
+        eprintln!("imap check {name}: ok");
+    }
+}
