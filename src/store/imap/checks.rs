@@ -31,8 +31,11 @@ pub trait MailServer {
     fn set_down(&self, down: bool);
 }
 
+/// A check: the store, the server, the user it runs as.
+pub type Check = fn(&dyn Store, &dyn MailServer, &str);
+
 /// Every check, by name.
-pub fn all() -> Vec<(&'static str, fn(&dyn Store, &dyn MailServer, &str))> {
+pub fn all() -> Vec<(&'static str, Check)> {
     vec![
         ("writes_become_imap_commands", writes_become_imap_commands),
         ("direct_changes_are_pulled", direct_changes_are_pulled),
