@@ -40,12 +40,24 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Log filter in `RUST_LOG` syntax (`info`, `syncgate=debug`, …); `RUST_LOG` overrides it.
     pub log: String,
+    /// `text` (human-readable, the default) or `json` (one object per line, for collectors);
+    /// `serve --log-format` overrides it.
+    pub log_format: LogFormat,
     /// The service API under `/api/v1`.
     pub api: ApiConfig,
     /// Server-initiated sync: notifications, their policy and channels.
     pub notify: NotifyConfig,
     /// The messages datastore in an IMAP server (issue 9).
     pub imap: crate::store::imap::config::ImapConfig,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[notify]`: server-initiated, automatic and scheduled sync (`server::notifier`).
@@ -130,6 +142,7 @@ impl Default for Config {
             limits: Limits::default(),
             engine: EngineConfig::default(),
             log: "info".into(),
+            log_format: LogFormat::Text,
             api: ApiConfig::default(),
             notify: NotifyConfig::default(),
             imap: Default::default(),
@@ -160,6 +173,27 @@ impl Config {
     /// The base of every RespURI when `public_url` is set (without a trailing `/`).
     pub fn public_base(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
+    /// What is allowed but probably a mistake, one line each (`syncgate check-config`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.api.token.as_deref().is_some_and(|t| t.starts_with("change-me") || t.len() < 16) {
+            w.push("[api] token is a placeholder or shorter than 16 characters".into());
+        }
+        if self.imap.enabled && self.imap.master_password.starts_with("change-me") {
+            w.push("[imap] master_password is a placeholder".into());
+        }
+        if !self.listen.ip().is_loopback() && self.public_url.as_deref().is_none_or(|u| u.starts_with("http://")) {
+            w.push(format!(
+                "listening on {} without TLS: put a TLS-terminating proxy in front (devices send credentials)",
+                self.listen
+            ));
+        }
+        if self.engine.auth.allow_basic {
+            w.push("[engine.auth] allow_basic = true: basic credentials are only as safe as the transport".into());
+        }
+        w
     }
 
     /// Checks what serde cannot: the shape of paths and URLs, non-zero sizes.

@@ -1,5 +1,5 @@
-//! The command line: argument parsing and the `codec`, `san`, `serve`, `user`, `client`,
-//! `load`, `conformance` and `bench` subcommands.
+//! The command line: argument parsing and the `codec`, `san`, `serve`, `check-config`, `user`,
+//! `client`, `load`, `conformance` and `bench` subcommands.
 //!
 //! Thin glue over the library: reads files or stdin, calls `codec`/`notify`, prints results.
 //! Every failure becomes one line on stderr and exit status 1.
@@ -38,6 +38,9 @@ pub enum Command {
     San(san_cmd::SanCommand),
     /// Run the SyncML HTTP server until SIGTERM/SIGINT.
     Serve(serve_cmd::ServeArgs),
+    /// Read and check the configuration (and the data directory) without starting anything;
+    /// prints a summary and warnings, exits 1 with the reason when it is unusable.
+    CheckConfig(serve_cmd::ConfigArgs),
     /// Manage user accounts (add, list, passwd, del).
     User(user_cmd::UserArgs),
     /// A simulated SyncML device: sync a folder of items with any SyncML server.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Codec(c) => codec_cmd::run(c),
         Command::San(c) => san_cmd::run(c),
         Command::Serve(c) => serve_cmd::run(c),
+        Command::CheckConfig(c) => serve_cmd::check(&c),
         Command::User(c) => user_cmd::run(c),
         Command::Conformance(c) => conformance_cmd::run(c),
         Command::Client(c) => client_cmd::run(c),

@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `listen` of the config file).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// `text` or `json` log lines (overrides `log_format` of the config file).
+    #[arg(long, value_enum)]
+    pub log_format: Option<crate::config::LogFormat>,
     #[command(flatten)]
     pub common: ConfigArgs,
 }
@@ -63,7 +66,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    init_logging(&config.log)?;
+    if let Some(f) = args.log_format {
+        config.log_format = f;
+    }
+    init_logging(&config.log, config.log_format)?;
     tracing::info!("starting: {config}");
     let store: Arc<dyn crate::store::Store> = Arc::new(store);
     // The messages datastore in an IMAP server ([imap]); everything else stays local.
@@ -95,7 +101,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 /// Human-readable logs on stderr; `RUST_LOG` when set, else the configured filter.
-fn init_logging(configured: &str) -> Result<(), String> {
+fn init_logging(configured: &str, format: crate::config::LogFormat) -> Result<(), String> {
     use std::io::IsTerminal as _;
     let directives = match std::env::var("RUST_LOG") {
         Ok(env) if !env.trim().is_empty() => env,
@@ -103,10 +109,30 @@ fn init_logging(configured: &str) -> Result<(), String> {
     };
     let filter = EnvFilter::try_new(&directives).map_err(|e| format!("invalid log filter {directives:?}: {e}"))?;
     // A second initialisation (the library used twice in one process) keeps the first one.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        // One JSON object per line with the span fields (user, device, session) flattened in.
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    Ok(())
+}
+
+/// `syncgate check-config`: reads and checks the configuration without starting anything.
+pub fn check(common: &ConfigArgs) -> Result<(), String> {
+    let config = common.load()?;
+    println!("ok: {config}");
+    let dir = &config.data_dir;
+    if dir.exists() {
+        let probe = dir.join(".syncgate-write-probe");
+        std::fs::write(&probe, b"").map_err(|e| format!("data_dir {} is not writable: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(probe);
+        println!("data_dir {}: writable; database {}", dir.display(), config.database_path().display());
+    } else {
+        println!("data_dir {}: will be created at the first start", dir.display());
+    }
+    for w in config.warnings() {
+        println!("warning: {w}");
+    }
     Ok(())
 }

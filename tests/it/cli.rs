@@ -185,3 +185,69 @@ fn user_prefs_set_show_refuse_and_clear() {
     assert!(!run(&["prefs", "alice", "pc"]).status.success(), "no preferences any more");
     assert!(!run(&["prefs", "nobody", "pc"]).status.success());
 }
+
+#[test]
+fn check_config_accepts_the_example_warns_and_refuses_bad_files() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/config/example.toml");
+    let dir = super::server::TempDir::new();
+    let data = dir.path().join("data");
+    let out = syncgate(&["check-config", "--config", example, "--data-dir", data.to_str().expect("utf-8")], b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("ok: listen=0.0.0.0:8080"), "{text}");
+    assert!(text.contains("will be created"), "{text}");
+    assert!(text.contains("warning: [api] token is a placeholder"), "{text}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listen = \"127.0.0.1:8080\"\n[api]\ntokn = \"x\"\n").expect("write");
+    let out = syncgate(&["check-config", "--config", bad.to_str().expect("utf-8")], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("line 3") && err.contains("tokn"), "{err}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_context() {
+    let dir = super::server::TempDir::new();
+    let s = super::server::Server::start(&dir.path().join("data"), &["--log-format", "json"]);
+    let r = s.request("POST", "/sync", &["Content-Type: application/vnd.syncml+xml"], b"<SyncML><not-closed>");
+    assert_eq!(r.status, 400);
+    let (code, logs) = s.stop_and_logs();
+    assert_eq!(code, Some(0));
+    let lines: Vec<serde_json::Value> =
+        logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.len() >= 3, "{logs}");
+    assert!(lines.iter().all(|v| v["timestamp"].is_string() && v["level"].is_string()), "{logs}");
+    assert!(lines.iter().any(|v| v["level"] == "WARN"), "the refused request is logged: {logs}");
+}
+
+#[test]
+fn the_systemd_unit_runs_the_checked_configuration_hardened() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/systemd/syncgate.service"))
+        .expect("the unit");
+    let keys: Vec<(&str, &str)> =
+        unit.lines().filter(|l| !l.starts_with('#') && l.contains('=')).filter_map(|l| l.split_once('=')).collect();
+    let value = |k: &str| keys.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+    for (k, v) in [
+        ("DynamicUser", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("StateDirectory", "syncgate"),
+    ] {
+        assert_eq!(value(k), Some(v), "{k}");
+    }
+    // The commands it runs are ones the binary has, with the data where StateDirectory puts it.
+    for k in ["ExecStartPre", "ExecStart"] {
+        let cmd = value(k).expect(k);
+        assert!(
+            cmd.contains("--data-dir /var/lib/syncgate") && cmd.contains("--config /etc/syncgate/syncgate.toml"),
+            "{cmd}"
+        );
+        let sub = cmd.split_whitespace().nth(1).expect("subcommand");
+        let help = syncgate(&[sub, "--help"], b"");
+        assert!(help.status.success(), "{sub}: {}", String::from_utf8_lossy(&help.stderr));
+    }
+}

@@ -153,6 +153,12 @@ impl Server {
         assert!(status.success(), "kill -TERM {pid}");
     }
 
+    /// Stops it with SIGTERM: the exit status and everything it logged.
+    pub(crate) fn stop_and_logs(self) -> (Option<i32>, String) {
+        self.signal_term();
+        self.wait()
+    }
+
     /// The exit status (within 20 s) and everything it logged.
     fn wait(mut self) -> (Option<i32>, String) {
         let deadline = Instant::now() + Duration::from_secs(20);
