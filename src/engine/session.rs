@@ -136,6 +136,8 @@ pub struct Session {
     pub(crate) suspend_requested: bool,
     /// We sent Alert 224 (the gateway is stopping): the client's next message ends the session.
     pub(crate) server_suspended: bool,
+    /// Statuses other than success sent in this session ("Sync 503" → count), for the summary.
+    pub(crate) refusals: std::collections::BTreeMap<String, u32>,
 }
 
 impl Session {
@@ -159,6 +161,28 @@ impl Engine {
     /// Handles one incoming message of `session` and produces the reply.
     pub fn handle(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
         let reply = self.handle_message(session, msg, ctx);
+        // Every status other than a success, for the session's summary line.
+        for cmd in &reply.message.body {
+            if let Command::Status(st) = cmd {
+                let code = st.data.code();
+                if code >= 300 {
+                    *session.refusals.entry(format!("{:?} {code}", st.cmd)).or_insert(0) += 1;
+                }
+            }
+        }
+        if reply.finished {
+            // One line an operator can grep: who, which datastores, and what was refused.
+            let refused: Vec<String> =
+                session.refusals.iter().map(|(k, n)| if *n > 1 { format!("{k} x{n}") } else { k.clone() }).collect();
+            let datastores: Vec<&str> = session.datastores.iter().map(|d| d.name.as_str()).collect();
+            let user = session.user();
+            let device = session.device.as_deref().unwrap_or("?");
+            if refused.is_empty() {
+                tracing::info!(user, device, ?datastores, "session ended: ok");
+            } else {
+                tracing::warn!(user, device, ?datastores, refused = %refused.join(", "), "session ended with refusals");
+            }
+        }
         if reply.finished {
             // The transport keeps a finished session a while (resends of its last message get
             // the cached reply); its maps and change sets are not needed for that.

@@ -211,6 +211,17 @@ fn json_logs_are_one_object_per_line_with_the_request_context() {
     let s = super::server::Server::start(&dir.path().join("data"), &["--log-format", "json"]);
     let r = s.request("POST", "/sync", &["Content-Type: application/vnd.syncml+xml"], b"<SyncML><not-closed>");
     assert_eq!(r.status, 400);
+    // A device with a wrong password: the session's summary says what was refused.
+    let state = dir.path().join("phone");
+    let url = format!("http://{}/sync", s.addr);
+    let out = syncgate(
+        &["client", "--url", &url, "--user", "nobody", "--password", "x", "--device", "phone-9", "--state"]
+            .into_iter()
+            .chain([state.to_str().expect("utf-8"), "sync", "contacts"])
+            .collect::<Vec<_>>(),
+        b"",
+    );
+    assert!(!out.status.success());
     let (code, logs) = s.stop_and_logs();
     assert_eq!(code, Some(0));
     let lines: Vec<serde_json::Value> =
@@ -218,6 +229,11 @@ fn json_logs_are_one_object_per_line_with_the_request_context() {
     assert!(lines.len() >= 3, "{logs}");
     assert!(lines.iter().all(|v| v["timestamp"].is_string() && v["level"].is_string()), "{logs}");
     assert!(lines.iter().any(|v| v["level"] == "WARN"), "the refused request is logged: {logs}");
+    let summary = lines
+        .iter()
+        .find(|v| v["message"] == "session ended with refusals" && v["device"] == "phone-9")
+        .unwrap_or_else(|| panic!("no summary line for phone-9: {logs}"));
+    assert!(summary["refused"].as_str().is_some_and(|r| r.contains("SyncHdr 40")), "{summary}");
 }
 
 #[test]
