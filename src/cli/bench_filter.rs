@@ -129,11 +129,25 @@ fn session(
 ) -> Result<f64, String> {
     let cfg = ClientConfig { encoding: Encoding::Xml, ..ClientConfig::new(device, "bench", "pw") };
     let specs = vec![DatastoreSpec::new(datastore, content_type, mode)];
+    in_process(engine, cfg, specs, state, local).map(|(ms, _)| ms)
+}
+
+/// One whole session of the simulated client against `engine` in this process (no HTTP, no
+/// codec): the milliseconds spent in the engine, and the client's report (a failed session is
+/// an error).
+pub(super) fn in_process(
+    engine: &Engine,
+    cfg: ClientConfig,
+    specs: Vec<DatastoreSpec>,
+    state: &mut DeviceState,
+    local: &mut MemoryLocal,
+) -> Result<(f64, crate::client::Report), String> {
+    let device = cfg.device_id.clone();
     let mut client = ClientSession::new(cfg, "http://bench/sync", specs, state, unix_now());
     let mut server = engine.new_session();
     let mut msg = client.first_message();
     let mut in_engine = 0.0;
-    for _ in 0..100_000 {
+    for _ in 0..1_000_000 {
         let ctx = Context {
             resp_uri: "http://bench/sync?sid=1".into(),
             now: unix_now(),
@@ -156,7 +170,7 @@ fn session(
     if !crate::client::driver::succeeded(&report) {
         return Err(format!("{device}: the session failed: {report:?}"));
     }
-    Ok(in_engine)
+    Ok((in_engine, report))
 }
 
 fn unix_now() -> i64 {

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::client::{ClientConfig, ClientSession, DatastoreSpec, DeviceState, MemoryLocal, Next, SyncMode};
+use crate::client::{ClientConfig, DatastoreSpec, DeviceState, MemoryLocal, SyncMode};
 use crate::codec::Encoding;
 use crate::cpm::objects::EMAIL_TYPE;
-use crate::engine::{Context, Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig};
 use crate::imap::{Connection, FlagMode, ImapError, MailboxInfo, MessageMeta, Selected};
 use crate::store::imap::config::{ImapConfig, Login};
 use crate::store::imap::mail::{MailSession, Mailer};
@@ -234,34 +234,7 @@ fn session(
 ) -> Result<(f64, u32), String> {
     let cfg = ClientConfig { encoding: Encoding::Xml, ..ClientConfig::new("bench-device", user, "pw") };
     let specs = vec![DatastoreSpec::new("messages", EMAIL_TYPE, mode)];
-    let now = crate::client::driver::unix_now_ms() / 1000;
-    let mut client = ClientSession::new(cfg, "http://bench/sync", specs, state, now);
-    let mut server = engine.new_session();
-    let mut msg = client.first_message();
-    let mut in_engine = 0.0;
-    for _ in 0..1_000_000 {
-        let ctx = Context {
-            resp_uri: "http://bench/sync?sid=1".into(),
-            now,
-            encoding: Encoding::Xml,
-            user_agent: None,
-            suspend: false,
-        };
-        let t = Instant::now();
-        let reply = engine.handle(&mut server, msg, &ctx);
-        in_engine += t.elapsed().as_secs_f64() * 1000.0;
-        if reply.finished {
-            server = engine.new_session();
-        }
-        match client.receive(reply.message, local).map_err(|e| e.to_string())? {
-            Next::Send(next) => msg = *next,
-            Next::Done => break,
-        }
-    }
-    let report = client.finish(state, local).map_err(|e| e.to_string())?;
-    if !crate::client::driver::succeeded(&report) {
-        return Err(format!("the session failed: {report:?}"));
-    }
+    let (ms, report) = super::bench_filter::in_process(engine, cfg, specs, state, local)?;
     let d = &report.datastores[0];
-    Ok((in_engine, d.received_added + d.received_replaced + d.received_deleted))
+    Ok((ms, d.received_added + d.received_replaced + d.received_deleted))
 }

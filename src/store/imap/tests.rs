@@ -1,18 +1,19 @@
 //! The IMAP store over the in-memory IMAP server (`fake`): the whole store battery (everything
-//! outside the IMAP datastore passes through to the local store), and the IMAP datastore's own
-//! checks: writes become IMAP commands, changes made directly in IMAP are pulled, UIDVALIDITY,
-//! and an unreachable server. The same use case against Dovecot is in tests/it/imap_store.rs.
+//! outside the IMAP datastore passes through to the local store), the IMAP datastore's checks
+//! (`checks`, which tests/it/imap_store.rs also runs against Dovecot), and what only the
+//! in-memory server can do: a new UIDVALIDITY, and the server going away at a chosen moment of a
+//! device's session.
 
 use std::sync::{Arc, Mutex};
 
 use super::fake::FakeMailer;
 use super::ImapStore;
-use crate::cpm::objects::{Email, Folder, EMAIL_TYPE, FOLDER_TYPE};
+use crate::cpm::objects::{Email, EMAIL_TYPE};
 use crate::imap::FlagMode;
 use crate::store::battery::store_battery;
 use crate::store::memory::MemoryStore;
 use crate::store::observed::{ObservedStore, StoreEvent};
-use crate::store::{ChangeKind, Commit, MapUpdate, Mutation, Origin, Store, StoreError, UserId};
+use crate::store::{Origin, Store};
 
 const DS: &str = "messages";
 
@@ -28,116 +29,10 @@ fn mail(subject: &str, read: bool) -> Vec<u8> {
     Email { read, emailitem: text.into_bytes(), ..Default::default() }.to_xml()
 }
 
-fn folder(name: &str) -> Vec<u8> {
-    Folder { name: name.into(), ..Default::default() }.to_xml()
-}
-
-fn add(parent: Option<&str>, ct: &str, data: Vec<u8>) -> Mutation {
-    Mutation::Add { parent: parent.map(str::to_string), content_type: ct.into(), data }
-}
-
-fn guid_of(s: &ImapStore, u: UserId, m: Mutation) -> String {
-    s.apply(u, DS, &Origin::Service, &[m]).unwrap()[0].guid().unwrap().to_string()
-}
-
 fn bodies(m: &FakeMailer, user: &str, mailbox: &str) -> Vec<(Vec<String>, String)> {
     let s = m.server();
     let b = &s.boxes[&(user.to_string(), mailbox.to_string())];
     b.messages.values().map(|(f, body, _)| (f.clone(), String::from_utf8_lossy(body).into_owned())).collect()
-}
-
-#[test]
-fn device_and_service_changes_are_carried_out_in_imap() {
-    let (s, m) = store();
-    let u = s.create_user("alice", "x").unwrap().id;
-    assert_eq!(s.pull_backend(u).unwrap(), 1, "INBOX indexed");
-    let work = guid_of(&s, u, add(None, FOLDER_TYPE, folder("Work")));
-    let lunch = guid_of(&s, u, add(Some(&work), EMAIL_TYPE, mail("Lunch", false)));
-    let loose = guid_of(&s, u, add(None, EMAIL_TYPE, mail("Loose", true)));
-    assert_eq!(bodies(&m, "alice", "Work").len(), 1);
-    let inbox = bodies(&m, "alice", "INBOX");
-    assert_eq!(inbox[0].0, ["\\Seen"]);
-    assert!(inbox[0].1.contains("Subject: Loose"));
-    // The device sees the objects, built from IMAP; the index holds no message text.
-    let got = Email::parse(&s.item(u, DS, &lunch).unwrap().unwrap().data).unwrap();
-    assert!(!got.read && String::from_utf8_lossy(&got.emailitem).contains("Text of Lunch."));
-    let inbox_guid = s.parents(u, DS).unwrap().into_iter().find(|(g, _)| *g == loose).map(|(_, p)| p);
-    assert!(inbox_guid.is_some(), "a message without a folder goes to INBOX");
-    assert_eq!(s.item(u, DS, &loose).unwrap().unwrap().parent, inbox_guid);
-
-    // Read elsewhere: \Seen; moved to a new folder: UID MOVE; the folder renamed: RENAME.
-    let seen = Mutation::Replace {
-        guid: lunch.clone(),
-        parent: Some(work.clone()),
-        content_type: EMAIL_TYPE.into(),
-        data: mail("Lunch", true),
-        fields_only: true,
-    };
-    s.apply(u, DS, &Origin::Service, &[seen]).unwrap();
-    assert_eq!(bodies(&m, "alice", "Work")[0].0, ["\\Seen"]);
-    let archive = guid_of(&s, u, add(Some(&work), FOLDER_TYPE, folder("Archive")));
-    assert!(m.server().boxes.contains_key(&("alice".into(), "Work/Archive".into())));
-    let moved = Mutation::Replace {
-        guid: lunch.clone(),
-        parent: Some(archive.clone()),
-        content_type: EMAIL_TYPE.into(),
-        data: mail("Lunch", true),
-        fields_only: false,
-    };
-    s.apply(u, DS, &Origin::Device("phone".into()), &[moved]).unwrap();
-    assert!(bodies(&m, "alice", "Work").is_empty());
-    assert_eq!(bodies(&m, "alice", "Work/Archive").len(), 1);
-    let renamed = Mutation::Replace {
-        guid: work.clone(),
-        parent: None,
-        content_type: FOLDER_TYPE.into(),
-        data: folder("Job"),
-        fields_only: false,
-    };
-    s.apply(u, DS, &Origin::Service, &[renamed]).unwrap();
-    assert_eq!(bodies(&m, "alice", "Job/Archive").len(), 1, "children move with the folder");
-    let again = Email::parse(&s.item(u, DS, &lunch).unwrap().unwrap().data).unwrap();
-    assert!(again.read, "still readable at its new path");
-    // Deleted: expunged.
-    s.apply(u, DS, &Origin::Service, &[Mutation::Delete { guid: lunch }]).unwrap();
-    assert!(bodies(&m, "alice", "Job/Archive").is_empty());
-    // Nothing of this comes back from a pull: the index is what IMAP holds.
-    assert_eq!(s.pull_backend(u).unwrap(), 0);
-    // Other types have no place in a mailbox.
-    let vcard = add(None, "text/vcard", b"BEGIN:VCARD\r\nEND:VCARD\r\n".to_vec());
-    assert!(matches!(s.apply(u, DS, &Origin::Service, &[vcard]), Err(StoreError::Invalid(_))));
-}
-
-#[test]
-fn changes_made_directly_in_imap_are_pulled_into_the_change_log() {
-    let (s, m) = store();
-    let u = s.create_user("alice", "x").unwrap().id;
-    s.pull_backend(u).unwrap();
-    let seq = s.current_seq(u).unwrap();
-    // Another client: a new message, a new mailbox with one, then a flag and an expunge.
-    let uid = m.server().append("alice", "INBOX", &[], b"Subject: direct\r\n\r\nhi\r\n").unwrap();
-    m.server().create("alice", "Lists").unwrap();
-    m.server().append("alice", "Lists", &["\\Flagged"], b"Subject: list\r\n\r\nx\r\n").unwrap();
-    assert_eq!(s.pull_backend(u).unwrap(), 3, "a message, a folder, a message");
-    let changes = s.changes_since(u, DS, seq).unwrap();
-    assert!(changes.iter().all(|c| c.kind == ChangeKind::Add && c.origin == Origin::Service));
-    let direct = changes
-        .iter()
-        .find(|c| s.item(u, DS, &c.guid).unwrap().is_some_and(|r| String::from_utf8_lossy(&r.data).contains("direct")))
-        .expect("the appended message")
-        .guid
-        .clone();
-    let seq = s.current_seq(u).unwrap();
-    m.server().set_flags("alice", "INBOX", uid, FlagMode::Add, &["\\Seen"]).unwrap();
-    assert_eq!(s.pull_backend(u).unwrap(), 1);
-    let c = s.changes_since(u, DS, seq).unwrap();
-    assert_eq!((c.len(), c[0].kind, c[0].delta.fields), (1, ChangeKind::Replace, true), "a state change only");
-    assert!(Email::parse(&s.item(u, DS, &direct).unwrap().unwrap().data).unwrap().read);
-    m.server().expunge("alice", "INBOX", uid).unwrap();
-    m.server().boxes.remove(&("alice".to_string(), "Lists".to_string()));
-    assert_eq!(s.pull_backend(u).unwrap(), 3, "the expunged message, the gone mailbox and its message");
-    assert_eq!(s.guids(u, DS).unwrap().len(), 1, "INBOX only");
-    assert_eq!(s.pull_backend(u).unwrap(), 0, "nothing new");
 }
 
 #[test]
@@ -155,50 +50,6 @@ fn a_new_uidvalidity_reindexes_without_doubles_and_makes_devices_slow_sync() {
     assert_eq!(s.guids(u, DS).unwrap().len(), 4, "INBOX and three messages, once each");
     assert_eq!(s.anchor(u, "phone", DS).unwrap(), None, "the phone's next sync is slow");
     assert_eq!(s.items(u, DS).unwrap().len(), 4, "every message readable under its new UID");
-}
-
-#[test]
-fn an_unreachable_server_is_unavailable_and_changes_nothing() {
-    let (s, m) = store();
-    let u = s.create_user("alice", "x").unwrap().id;
-    s.pull_backend(u).unwrap();
-    let g = guid_of(&s, u, add(None, EMAIL_TYPE, mail("Before", false)));
-    let seq = s.current_seq(u).unwrap();
-    m.server().down = true;
-    let unavailable = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Unavailable(_)));
-    assert!(unavailable(s.apply(u, DS, &Origin::Service, &[add(None, EMAIL_TYPE, mail("During", false))]).map(|_| ())));
-    assert!(unavailable(s.item(u, DS, &g).map(|_| ())));
-    assert!(unavailable(s.pull_backend(u).map(|_| ())));
-    assert_eq!(s.current_seq(u).unwrap(), seq, "nothing recorded");
-    // Other datastores do not depend on IMAP.
-    s.apply(u, "contacts", &Origin::Service, &[add(None, "text/vcard", b"BEGIN:VCARD\r\nEND:VCARD\r\n".to_vec())])
-        .unwrap();
-    m.server().down = false;
-    assert!(s.item(u, DS, &g).unwrap().is_some());
-    assert_eq!(s.pull_backend(u).unwrap(), 0);
-}
-
-#[test]
-fn a_commit_failing_halfway_keeps_what_imap_took_with_its_maps() {
-    let (s, m) = store();
-    let u = s.create_user("alice", "x").unwrap().id;
-    s.pull_backend(u).unwrap();
-    let commit = Commit {
-        mutations: vec![
-            add(None, EMAIL_TYPE, mail("First", false)),
-            add(Some("no-such-folder"), EMAIL_TYPE, mail("Second", false)),
-        ],
-        maps: vec![
-            MapUpdate::ToNewItem { luid: "1".into(), index: 0 },
-            MapUpdate::ToNewItem { luid: "2".into(), index: 1 },
-        ],
-        ..Default::default()
-    };
-    assert!(s.commit(u, "phone", DS, &commit).is_err());
-    assert_eq!(bodies(&m, "alice", "INBOX").len(), 1);
-    let map = s.id_map(u, "phone", DS).unwrap();
-    assert_eq!(map.len(), 1, "the first is mapped: {map:?}");
-    assert_eq!(s.pull_backend(u).unwrap(), 0, "and indexed: not pulled again");
 }
 
 #[test]
@@ -224,13 +75,32 @@ fn sync(
     state: &mut crate::client::DeviceState,
     local: &mut crate::client::MemoryLocal,
 ) -> crate::client::Report {
+    sync_with(engine, device, mode, 65_536, state, local, |_| {}).expect("the session runs")
+}
+
+/// [`sync`] with the device's MaxMsgSize and `before(n)` called before the server handles the
+/// n-th message; a session the client gives up is its error.
+fn sync_with(
+    engine: &crate::engine::Engine,
+    device: &str,
+    mode: crate::client::SyncMode,
+    max_msg_size: u64,
+    state: &mut crate::client::DeviceState,
+    local: &mut crate::client::MemoryLocal,
+    mut before: impl FnMut(usize),
+) -> Result<crate::client::Report, crate::client::ClientError> {
     use crate::client::{ClientConfig, ClientSession, DatastoreSpec, Next};
-    let cfg = ClientConfig { encoding: crate::codec::Encoding::Xml, ..ClientConfig::new(device, "alice", "pw") };
+    let cfg = ClientConfig {
+        encoding: crate::codec::Encoding::Xml,
+        max_msg_size,
+        ..ClientConfig::new(device, "alice", "pw")
+    };
     let specs = vec![DatastoreSpec::new(DS, EMAIL_TYPE, mode)];
     let mut client = ClientSession::new(cfg, "http://t/sync", specs, state, 1_800_000_000);
     let mut server = engine.new_session();
     let mut msg = client.first_message();
-    for _ in 0..1000 {
+    for n in 0..1000 {
+        before(n);
         let ctx = crate::engine::Context {
             resp_uri: "http://t/sync?sid=1".into(),
             now: 1_800_000_000,
@@ -242,12 +112,16 @@ fn sync(
         if reply.finished {
             server = engine.new_session();
         }
-        match client.receive(reply.message, local).unwrap() {
-            Next::Send(next) => msg = *next,
-            Next::Done => break,
+        match client.receive(reply.message, local) {
+            Ok(Next::Send(next)) => msg = *next,
+            Ok(Next::Done) => break,
+            Err(e) => {
+                let _ = client.finish(state, local);
+                return Err(e);
+            }
         }
     }
-    client.finish(state, local).unwrap()
+    client.finish(state, local)
 }
 
 #[test]
@@ -301,39 +175,11 @@ fn imap_stopping_in_the_middle_of_a_session_loses_nothing_and_the_next_sync_conv
     let engine = crate::engine::Engine::new(s.clone(), crate::engine::EngineConfig::default());
     let (mut state, mut local) = (DeviceState::default(), MemoryLocal::new());
     // Small messages: the server's package 4 takes many; IMAP goes away after the third.
-    let report = {
-        use crate::client::{ClientConfig, ClientSession, DatastoreSpec, Next};
-        let cfg = ClientConfig {
-            encoding: crate::codec::Encoding::Xml,
-            max_msg_size: 3000,
-            ..ClientConfig::new("pc", "alice", "pw")
-        };
-        let specs = vec![DatastoreSpec::new(DS, EMAIL_TYPE, SyncMode::Slow)];
-        let mut client = ClientSession::new(cfg, "http://t/sync", specs, &mut state, 1_800_000_000);
-        let mut server = engine.new_session();
-        let mut msg = client.first_message();
-        for n in 0..1000 {
-            if n == 3 {
-                m.server().down = true;
-            }
-            let ctx = crate::engine::Context {
-                resp_uri: "http://t/sync?sid=1".into(),
-                now: 1_800_000_000,
-                encoding: crate::codec::Encoding::Xml,
-                user_agent: None,
-                suspend: false,
-            };
-            let reply = engine.handle(&mut server, msg, &ctx);
-            if reply.finished {
-                server = engine.new_session();
-            }
-            match client.receive(reply.message, &mut local) {
-                Ok(Next::Send(next)) => msg = *next,
-                Ok(Next::Done) | Err(_) => break,
-            }
+    let report = sync_with(&engine, "pc", SyncMode::Slow, 3000, &mut state, &mut local, |n| {
+        if n == 3 {
+            m.server().down = true;
         }
-        client.finish(&mut state, &local)
-    };
+    });
     let got = local.items(DS).unwrap().len();
     assert!(got < 41, "the session was cut short ({got} items): {report:?}");
     m.server().down = false;
@@ -349,45 +195,6 @@ fn imap_stopping_in_the_middle_of_a_session_loses_nothing_and_the_next_sync_conv
         40,
         "nothing lost in IMAP"
     );
-}
-
-#[test]
-fn a_mailbox_renamed_by_another_client_is_one_folder_change() {
-    let (s, m) = store();
-    let u = s.create_user("alice", "x").unwrap().id;
-    m.server().create("alice", "INBOX").unwrap();
-    m.server().create("alice", "Work").unwrap();
-    m.server().create("alice", "Work/Old").unwrap();
-    m.server().append("alice", "Work", &[], b"Subject: a\r\n\r\nx\r\n").unwrap();
-    m.server().append("alice", "Work/Old", &[], b"Subject: b\r\n\r\nx\r\n").unwrap();
-    m.server().create("alice", "Empty").unwrap();
-    s.pull_backend(u).unwrap();
-    let guids = s.guids(u, DS).unwrap();
-    let seq = s.current_seq(u).unwrap();
-    // Another client renames Work (with its subfolder) to Job; the empty folder too.
-    {
-        let mut srv = m.server();
-        for (from, to) in [("Work", "Job"), ("Work/Old", "Job/Old"), ("Empty", "Void")] {
-            let b = srv.boxes.remove(&("alice".to_string(), from.to_string())).unwrap();
-            srv.boxes.insert(("alice".to_string(), to.to_string()), b);
-        }
-    }
-    s.pull_backend(u).unwrap();
-    let changes = s.changes_since(u, DS, seq).unwrap();
-    let replaced: Vec<_> = changes.iter().filter(|c| c.kind == ChangeKind::Replace).collect();
-    assert_eq!(replaced.len(), 1, "Work renamed in place: {changes:?}");
-    let job = s.item(u, DS, &replaced[0].guid).unwrap().unwrap();
-    assert_eq!(Folder::parse(&job.data).unwrap().name, "Job");
-    // The messages and the subfolder kept their GUIDs; the empty folder went and came.
-    let after = s.guids(u, DS).unwrap();
-    assert_eq!(after.len(), guids.len());
-    assert_eq!(guids.iter().filter(|g| !after.contains(g)).count(), 1, "only the empty folder is new");
-    assert_eq!(
-        s.items(u, DS).unwrap().iter().filter(|i| i.content_type == EMAIL_TYPE).count(),
-        2,
-        "readable at the new paths"
-    );
-    assert_eq!(s.pull_backend(u).unwrap(), 0);
 }
 
 impl super::checks::MailServer for FakeMailer {
