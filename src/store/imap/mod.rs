@@ -63,6 +63,8 @@ pub struct ImapStore {
     built: Mutex<Option<Built>>,
     /// Messages read ahead, by (mailbox, UIDVALIDITY, UID), and their bytes in all.
     bodies: Mutex<ReadAhead>,
+    /// User names by id ([`ImapStore::user_name`]); emptied when users come or go.
+    names: Mutex<HashMap<UserId, String>>,
     /// One writer or puller per user at a time: a pull must not see a message a device's
     /// APPEND put in IMAP before its index entry is committed (it would be added twice).
     locks: Mutex<HashMap<UserId, Arc<Mutex<()>>>>,
@@ -97,6 +99,7 @@ impl ImapStore {
             seen: Mutex::default(),
             built: Mutex::default(),
             bodies: Mutex::default(),
+            names: Mutex::default(),
             locks: Mutex::default(),
         }
     }
@@ -110,13 +113,22 @@ impl ImapStore {
         datastore == self.datastore
     }
 
+    /// The user's name (the IMAP login is made from it), cached: every read of a message
+    /// needs it. A cached name is checked against the store by name (an indexed look-up), so
+    /// users deleted and created by another process are never confused.
     fn user_name(&self, user: UserId) -> StoreResult<String> {
-        self.local
-            .list_users()?
-            .into_iter()
-            .find(|u| u.id == user)
-            .map(|u| u.name)
-            .ok_or_else(|| StoreError::NotFound(format!("user {}", user.0)))
+        let cached = self.names.lock().map_err(poisoned)?.get(&user).cloned();
+        if let Some(name) = cached {
+            if self.local.user_by_name(&name)?.is_some_and(|u| u.id == user) {
+                return Ok(name);
+            }
+        }
+        let users = self.local.list_users()?;
+        let mut names = self.names.lock().map_err(poisoned)?;
+        for u in users {
+            names.insert(u.id, u.name);
+        }
+        names.get(&user).cloned().ok_or_else(|| StoreError::NotFound(format!("user {}", user.0)))
     }
 
     fn lease(&self, user: UserId) -> StoreResult<Lease<'_>> {
@@ -222,6 +234,7 @@ fn poisoned<T>(_: T) -> StoreError {
 
 impl Store for ImapStore {
     fn create_user(&self, name: &str, secret: &str) -> StoreResult<User> {
+        self.names.lock().map_err(poisoned)?.clear();
         self.local.create_user(name, secret)
     }
 
@@ -239,6 +252,7 @@ impl Store for ImapStore {
 
     /// Removes the user's sync state and index; the mailboxes stay in IMAP.
     fn delete_user(&self, name: &str) -> StoreResult<()> {
+        self.names.lock().map_err(poisoned)?.clear();
         self.local.delete_user(name)
     }
 
