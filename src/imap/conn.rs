@@ -1,18 +1,21 @@
 //! One blocking IMAP connection: commands with tags, literals (LITERAL+ when offered), the
 //! responses they get, and the calls the IMAP store makes. Every read and write gives up after
-//! the connection's timeout ([`ImapError::Io`]); lines and literals have size limits.
+//! the connection's timeout ([`ImapError::Io`]); lines, literals and whole responses have size
+//! limits. What responses mean is worked out in `parse`; this file only talks.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::imap::parse::{self, fetch_item, status_code, Part, Tok};
+use crate::imap::parse::{self, fetch_item, Code, Part, Tok};
 use crate::imap::{utf7, FlagMode, ImapError, MailboxInfo, MailboxStatus, MessageMeta, Selected};
 
 /// The longest line of a response (literals aside).
 const MAX_LINE: usize = 1 << 20;
 /// The largest literal accepted (a message).
 const MAX_LITERAL: usize = 64 << 20;
+/// The most bytes of one response, its lines and literals together.
+const MAX_RESPONSE: usize = MAX_LITERAL + (16 << 20);
 /// The most UIDs one VANISHED may name.
 const MAX_UIDS: usize = 10_000_000;
 
@@ -35,7 +38,11 @@ pub struct Connection {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     tag: u32,
+    /// The capabilities, upper-case.
     caps: Vec<String>,
+    /// CONDSTORE is enabled for the session (ENABLE, or implied by QRESYNC).
+    condstore: bool,
+    /// QRESYNC is enabled for the session.
     qresync: bool,
     /// The selected mailbox and what SELECT said of it.
     selected: Option<(String, Selected)>,
@@ -62,6 +69,7 @@ impl Connection {
             writer,
             tag: 0,
             caps: Vec::new(),
+            condstore: false,
             qresync: false,
             selected: None,
         };
@@ -72,37 +80,30 @@ impl Connection {
             Some("BYE") => return Err(ImapError::Bye(text)),
             _ => return Err(ImapError::Protocol(format!("greeting {text:?}"))),
         }
-        match status_code(&text).filter(|w| w[0].eq_ignore_ascii_case("CAPABILITY")) {
-            Some(words) => c.caps = words[1..].iter().map(|w| w.to_ascii_uppercase()).collect(),
-            None => c.capability()?,
+        match parse::code(&text) {
+            Some(Code::Capability(caps)) => c.caps = caps,
+            _ => c.capability()?,
         }
         Ok(c)
     }
 
-    fn capability(&mut self) -> Result<(), ImapError> {
-        let a = self.command(&[Arg::Raw("CAPABILITY")])?;
-        for r in &a.untagged {
-            let toks = parse::tokens(r)?;
-            if toks.get(1).and_then(Tok::atom).is_some_and(|t| t.eq_ignore_ascii_case("CAPABILITY")) {
-                self.caps = toks[2..].iter().filter_map(Tok::atom).map(str::to_ascii_uppercase).collect();
-            }
-        }
-        Ok(())
-    }
-
-    /// LOGIN; then the capabilities again, and ENABLE QRESYNC when offered.
+    /// LOGIN (quoted strings, literals for names or passwords that need them); then the
+    /// capabilities again, and ENABLE CONDSTORE QRESYNC (those offered) with ENABLE.
     pub fn login(&mut self, user: &str, password: &str) -> Result<(), ImapError> {
         let a = self.command(&[Arg::Raw("LOGIN "), Arg::Str(user), Arg::Raw(" "), Arg::Str(password)])?;
-        match status_code(&a.text).filter(|w| w[0].eq_ignore_ascii_case("CAPABILITY")) {
-            Some(words) => self.caps = words[1..].iter().map(|w| w.to_ascii_uppercase()).collect(),
-            None => self.capability()?,
+        match parse::code(&a.text) {
+            Some(Code::Capability(caps)) => self.caps = caps,
+            _ => self.capability()?,
         }
-        if self.has("QRESYNC") && self.has("ENABLE") {
-            let a = self.command(&[Arg::Raw("ENABLE QRESYNC")])?;
-            self.qresync = a.untagged.iter().any(|r| {
-                parse::tokens(r)
-                    .is_ok_and(|t| t.iter().any(|x| x.atom().is_some_and(|a| a.eq_ignore_ascii_case("QRESYNC"))))
-            });
+        let wanted: Vec<&str> = ["CONDSTORE", "QRESYNC"].into_iter().filter(|c| self.has(c)).collect();
+        if self.has("ENABLE") && !wanted.is_empty() {
+            let a = self.command(&[Arg::Raw("ENABLE "), Arg::Raw(&wanted.join(" "))])?;
+            for r in &a.untagged {
+                if let Some(names) = parse::names_of(&parse::tokens(r)?, "ENABLED") {
+                    self.condstore |= names.iter().any(|n| n == "CONDSTORE" || n == "QRESYNC");
+                    self.qresync |= names.iter().any(|n| n == "QRESYNC");
+                }
+            }
         }
         Ok(())
     }
@@ -117,73 +118,51 @@ impl Connection {
         let a = self.command(&[Arg::Raw("LIST \"\" \"*\"")])?;
         let mut out = Vec::new();
         for r in &a.untagged {
-            let toks = parse::tokens(r)?;
-            if !toks.get(1).and_then(Tok::atom).is_some_and(|t| t.eq_ignore_ascii_case("LIST")) {
-                continue;
-            }
-            let attributes = match toks.get(2) {
-                Some(Tok::List(l)) => l.iter().filter_map(Tok::text).collect(),
-                _ => Vec::new(),
-            };
-            let delimiter = toks.get(3).and_then(Tok::text).and_then(|d| d.chars().next());
-            let raw =
-                toks.get(4).and_then(Tok::text).ok_or_else(|| ImapError::Protocol("LIST without a name".into()))?;
-            let name = utf7::decode(&raw).unwrap_or(raw);
-            out.push(MailboxInfo { name, delimiter, attributes });
+            out.extend(parse::mailbox_info(&parse::tokens(r)?)?);
         }
         Ok(out)
     }
 
-    /// STATUS of a mailbox.
+    /// STATUS of a mailbox: UIDVALIDITY UIDNEXT MESSAGES, HIGHESTMODSEQ with CONDSTORE and
+    /// MAILBOXID with OBJECTID.
     pub fn status(&mut self, mailbox: &str) -> Result<MailboxStatus, ImapError> {
         let name = utf7::encode(mailbox);
-        let items = if self.has("CONDSTORE") {
-            " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)"
-        } else {
-            " (UIDVALIDITY UIDNEXT MESSAGES)"
-        };
-        let a = self.command(&[Arg::Raw("STATUS "), Arg::Str(&name), Arg::Raw(items)])?;
+        let mut items = String::from(" (UIDVALIDITY UIDNEXT MESSAGES");
+        if self.has("CONDSTORE") {
+            items.push_str(" HIGHESTMODSEQ");
+        }
+        if self.has("OBJECTID") {
+            items.push_str(" MAILBOXID");
+        }
+        items.push(')');
+        let a = self.command(&[Arg::Raw("STATUS "), Arg::Str(&name), Arg::Raw(&items)])?;
         let mut st = MailboxStatus { uidvalidity: 0, uidnext: 0, messages: 0, highestmodseq: None, mailboxid: None };
         for r in &a.untagged {
-            let toks = parse::tokens(r)?;
-            if let Some(Tok::List(kv)) = toks.get(3) {
-                for pair in kv.chunks(2) {
-                    let (Some(k), Some(v)) = (pair[0].atom(), pair.get(1).and_then(Tok::number)) else { continue };
-                    match k.to_ascii_uppercase().as_str() {
-                        "UIDVALIDITY" => st.uidvalidity = u32::try_from(v).unwrap_or(0),
-                        "UIDNEXT" => st.uidnext = u32::try_from(v).unwrap_or(0),
-                        "MESSAGES" => st.messages = u32::try_from(v).unwrap_or(0),
-                        "HIGHESTMODSEQ" => st.highestmodseq = Some(v),
-                        _ => {}
-                    }
-                }
-            }
+            parse::mailbox_status(&parse::tokens(r)?, &mut st);
         }
         Ok(st)
     }
 
-    /// SELECT a mailbox.
+    /// SELECT a mailbox (with the CONDSTORE parameter when CONDSTORE is offered but not
+    /// enabled). `highestmodseq` is `None` without CONDSTORE or with NOMODSEQ.
     pub fn select(&mut self, mailbox: &str) -> Result<Selected, ImapError> {
         let name = utf7::encode(mailbox);
         self.selected = None;
-        let condstore = if self.has("CONDSTORE") && !self.qresync { " (CONDSTORE)" } else { "" };
+        let condstore = if self.has("CONDSTORE") && !self.condstore { " (CONDSTORE)" } else { "" };
         let a = self.command(&[Arg::Raw("SELECT "), Arg::Str(&name), Arg::Raw(condstore)])?;
         let mut sel = Selected { uidvalidity: 0, uidnext: 0, exists: 0, highestmodseq: None };
         for r in &a.untagged {
             let toks = parse::tokens(r)?;
-            let word = toks.get(1).and_then(Tok::atom).unwrap_or("");
-            if toks.get(2).and_then(Tok::atom).is_some_and(|t| t.eq_ignore_ascii_case("EXISTS")) {
-                sel.exists = word.parse().unwrap_or(0);
+            if let Some(n) = parse::counted(&toks, "EXISTS") {
+                sel.exists = n;
             }
-            if word.eq_ignore_ascii_case("OK") {
-                if let Some(code) = status_code(&parse::text_after(r, 2)) {
-                    let n = code.get(1).and_then(|v| v.parse::<u64>().ok());
-                    match code[0].to_ascii_uppercase().as_str() {
-                        "UIDVALIDITY" => sel.uidvalidity = n.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
-                        "UIDNEXT" => sel.uidnext = n.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
-                        "HIGHESTMODSEQ" => sel.highestmodseq = n,
-                        _ => {}
-                    }
+            if parse::is_atom(&toks, 1, "OK") {
+                match parse::code(&parse::text_after(r, 2)) {
+                    Some(Code::UidValidity(v)) => sel.uidvalidity = v,
+                    Some(Code::UidNext(n)) => sel.uidnext = n,
+                    Some(Code::HighestModSeq(m)) => sel.highestmodseq = Some(m),
+                    Some(Code::NoModSeq) => sel.highestmodseq = None,
+                    _ => {}
                 }
             }
         }
@@ -203,7 +182,7 @@ impl Connection {
         let mut out = Vec::new();
         for r in &a.untagged {
             let toks = parse::tokens(r)?;
-            if let Some((meta, _)) = fetched(&toks) {
+            if let Some((meta, _)) = parse::message_meta(&toks) {
                 // `first:last` also names the highest UID when none is in the range.
                 if (first..=last).contains(&meta.uid) {
                     out.push((meta.uid, meta.size.unwrap_or(0)));
@@ -225,7 +204,7 @@ impl Connection {
         let mut out = Vec::new();
         for r in &a.untagged {
             let toks = parse::tokens(r)?;
-            if let Some((meta, items)) = fetched(&toks) {
+            if let Some((meta, items)) = parse::message_meta(&toks) {
                 if let Some(Tok::Str(body)) = fetch_item(items, "BODY[]") {
                     out.push((meta.uid, body.clone()));
                 }
@@ -234,8 +213,10 @@ impl Connection {
         Ok(out)
     }
 
-    /// UID, flags, size (and modseq) of the selected mailbox's messages, or of those changed
-    /// since `changed_since`; with QRESYNC also the UIDs expunged since.
+    /// UID FETCH of all messages (1:*) of the selected mailbox: UID, flags, size (and modseq
+    /// with CONDSTORE); with `changed_since` (CONDSTORE) only those changed since, and with
+    /// QRESYNC also the UIDs expunged since (VANISHED), returned second. Without CONDSTORE
+    /// `changed_since` is ignored: every message is listed.
     pub fn fetch_meta(&mut self, changed_since: Option<u64>) -> Result<(Vec<MessageMeta>, Vec<u32>), ImapError> {
         let condstore = self.has("CONDSTORE");
         let items = if condstore { "(UID FLAGS RFC822.SIZE MODSEQ)" } else { "(UID FLAGS RFC822.SIZE)" };
@@ -250,14 +231,10 @@ impl Connection {
         let mut vanished = Vec::new();
         for r in &a.untagged {
             let toks = parse::tokens(r)?;
-            if toks.get(1).and_then(Tok::atom).is_some_and(|t| t.eq_ignore_ascii_case("VANISHED")) {
-                if let Some(set) = toks.last().and_then(Tok::atom) {
-                    vanished.extend(parse::uid_set(set, MAX_UIDS)?);
-                }
-                continue;
-            }
-            if let Some(meta) = fetched(&toks) {
-                metas.push(meta.0);
+            if let Some(uids) = parse::vanished(&toks, MAX_UIDS.saturating_sub(vanished.len()))? {
+                vanished.extend(uids);
+            } else if let Some((meta, _)) = parse::message_meta(&toks) {
+                metas.push(meta);
             }
         }
         Ok((metas, vanished))
@@ -269,7 +246,7 @@ impl Connection {
         let a = self.command(&[Arg::Raw(&cmd)])?;
         for r in &a.untagged {
             let toks = parse::tokens(r)?;
-            if let Some((meta, items)) = fetched(&toks) {
+            if let Some((meta, items)) = parse::message_meta(&toks) {
                 if meta.uid == uid {
                     if let Some(Tok::Str(body)) = fetch_item(items, "BODY[]") {
                         return Ok(Some(body.clone()));
@@ -285,7 +262,10 @@ impl Connection {
         let name = utf7::encode(mailbox);
         let flags = format!(" ({}) ", flags.join(" "));
         let a = self.command(&[Arg::Raw("APPEND "), Arg::Str(&name), Arg::Raw(&flags), Arg::Literal(message)])?;
-        Ok(status_code(&a.text).filter(|w| w[0].eq_ignore_ascii_case("APPENDUID")).and_then(|w| w.get(2)?.parse().ok()))
+        match parse::code(&a.text) {
+            Some(Code::AppendUid { uid, .. }) => Ok(Some(uid)),
+            _ => Ok(None),
+        }
     }
 
     /// UID STORE of flags on a message of the selected mailbox.
@@ -299,18 +279,21 @@ impl Connection {
         self.command(&[Arg::Raw(&cmd)]).map(|_| ())
     }
 
-    /// Moves a message of the selected mailbox; its new UID (COPYUID, with UIDPLUS).
+    /// Moves a message of the selected mailbox: UID MOVE (MOVE), else UID COPY and
+    /// [`delete_message`](Self::delete_message); its new UID (COPYUID, with UIDPLUS).
     pub fn uid_move(&mut self, uid: u32, to: &str) -> Result<Option<u32>, ImapError> {
         let name = utf7::encode(to);
         let verb = if self.has("MOVE") { format!("UID MOVE {uid} ") } else { format!("UID COPY {uid} ") };
         let a = self.command(&[Arg::Raw(&verb), Arg::Str(&name)])?;
+        // With MOVE, COPYUID comes in an untagged OK (RFC 6851); with COPY, in the tagged one.
         let mut texts: Vec<String> = a.untagged.iter().map(|r| parse::text_after(r, 2)).collect();
         texts.push(a.text.clone());
-        let new = texts
-            .iter()
-            .filter_map(|t| status_code(t))
-            .find(|w| w[0].eq_ignore_ascii_case("COPYUID"))
-            .and_then(|w| parse::uid_set(w.get(3)?, 2).ok()?.first().copied());
+        let new = texts.iter().find_map(|t| match parse::code(t) {
+            Some(Code::CopyUid { source, dest, .. }) => {
+                source.iter().position(|&s| s == uid).and_then(|i| dest.get(i)).copied()
+            }
+            _ => None,
+        });
         if !self.has("MOVE") {
             self.delete_message(uid)?;
         }
@@ -324,17 +307,20 @@ impl Connection {
         self.command(&[Arg::Raw(&cmd)]).map(|_| ())
     }
 
+    /// CREATE a mailbox (a full path with the server's delimiter).
     pub fn create(&mut self, mailbox: &str) -> Result<(), ImapError> {
         let name = utf7::encode(mailbox);
         self.command(&[Arg::Raw("CREATE "), Arg::Str(&name)]).map(|_| ())
     }
 
+    /// RENAME a mailbox (its children go with it).
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), ImapError> {
         let (f, t) = (utf7::encode(from), utf7::encode(to));
         self.selected = None;
         self.command(&[Arg::Raw("RENAME "), Arg::Str(&f), Arg::Raw(" "), Arg::Str(&t)]).map(|_| ())
     }
 
+    /// DELETE a mailbox.
     pub fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {
         let name = utf7::encode(mailbox);
         self.selected = None;
@@ -342,50 +328,46 @@ impl Connection {
     }
 
     /// IDLE (RFC 2177) on the selected mailbox until the server reports a change (EXISTS,
-    /// EXPUNGE, FETCH, VANISHED) or `max` passes; true when something changed.
+    /// EXPUNGE, FETCH, VANISHED) or `max` passes; true when something changed. Other untagged
+    /// responses (`* OK Still here`) do not end it. Sends DONE and reads the tagged answer
+    /// before returning, so the connection is ready for the next command.
     pub fn idle(&mut self, max: Duration) -> Result<bool, ImapError> {
-        self.tag += 1;
-        let tag = format!("g{}", self.tag);
+        let tag = self.next_tag();
         self.writer.write_all(format!("{tag} IDLE\r\n").as_bytes()).map_err(io)?;
+        let mut changed = false;
         loop {
             let r = self.read_response()?;
-            match r.first() {
-                Some(Part::Text(t)) if t.starts_with(b"+") => break,
-                Some(Part::Text(t)) if t.starts_with(tag.as_bytes()) => {
-                    return Err(ImapError::No(parse::text_after(&r, 2)));
-                }
-                _ => {}
+            if matches!(r.first(), Some(Part::Text(t)) if t.starts_with(b"+")) {
+                break;
             }
+            if let Some(done) = tagged(&r, &tag) {
+                // A server that refuses IDLE says NO or BAD; an OK without a go-ahead is wrong.
+                done?;
+                return Err(ImapError::Protocol("IDLE ended before it began".into()));
+            }
+            changed |= self.untagged_change(&r)?;
         }
-        let normal = self.reader.get_ref().read_timeout().map_err(io)?;
-        self.reader.get_ref().set_read_timeout(Some(max.max(Duration::from_millis(1)))).map_err(io)?;
-        let mut changed = false;
-        let waited = self.read_response();
-        self.reader.get_ref().set_read_timeout(normal).map_err(io)?;
-        match waited {
-            Ok(r) => {
-                let toks = parse::tokens(&r)?;
-                changed = toks.iter().take(3).filter_map(Tok::atom).any(|w| {
-                    ["EXISTS", "EXPUNGE", "FETCH", "VANISHED", "RECENT"].iter().any(|k| w.eq_ignore_ascii_case(k))
-                });
+        // (No deadline: a `max` too long for the clock is as good as forever.)
+        let deadline = Instant::now().checked_add(max);
+        while !changed {
+            let left = deadline.map_or(max, |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() || !self.wait_readable(left)? {
+                break;
             }
-            Err(ImapError::Io(_)) => {}
-            Err(e) => return Err(e),
+            let r = self.read_response()?;
+            changed = self.untagged_change(&r)?;
         }
         self.writer.write_all(b"DONE\r\n").map_err(io)?;
         loop {
             let r = self.read_response()?;
-            if let Some(Part::Text(t)) = r.first() {
-                if t.starts_with(tag.as_bytes()) {
-                    return Ok(changed);
-                }
-                if t.starts_with(b"* ") {
-                    changed = true;
-                }
+            if let Some(done) = tagged(&r, &tag) {
+                return done.map(|_| changed);
             }
+            changed |= self.untagged_change(&r)?;
         }
     }
 
+    /// NOOP (also a way to hear of changes, and to find out whether the server is still there).
     pub fn noop(&mut self) -> Result<(), ImapError> {
         self.command(&[Arg::Raw("NOOP")]).map(|_| ())
     }
@@ -395,10 +377,51 @@ impl Connection {
         let _ = self.command(&[Arg::Raw("LOGOUT")]);
     }
 
+    fn capability(&mut self) -> Result<(), ImapError> {
+        let a = self.command(&[Arg::Raw("CAPABILITY")])?;
+        for r in &a.untagged {
+            if let Some(caps) = parse::names_of(&parse::tokens(r)?, "CAPABILITY") {
+                self.caps = caps;
+            }
+        }
+        Ok(())
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tag = self.tag.wrapping_add(1);
+        format!("g{}", self.tag)
+    }
+
+    /// Whether an untagged response read while idling is a change; BYE is an error.
+    fn untagged_change(&self, r: &[Part]) -> Result<bool, ImapError> {
+        let toks = parse::tokens(r)?;
+        if parse::is_atom(&toks, 1, "BYE") {
+            return Err(ImapError::Bye(parse::text_after(r, 2)));
+        }
+        Ok(parse::is_change(&toks))
+    }
+
+    /// Waits up to `max` for the server to send something; false when it did not. Nothing is
+    /// read (so a late line is not cut in two); the connection's own timeout is put back.
+    fn wait_readable(&mut self, max: Duration) -> Result<bool, ImapError> {
+        if !self.reader.buffer().is_empty() {
+            return Ok(true);
+        }
+        let normal = self.reader.get_ref().read_timeout().map_err(io)?;
+        self.reader.get_ref().set_read_timeout(Some(max.max(Duration::from_millis(1)))).map_err(io)?;
+        let waited = self.reader.fill_buf().map(|_| ());
+        self.reader.get_ref().set_read_timeout(normal).map_err(io)?;
+        match waited {
+            // (End of stream too: the next read says BYE.)
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
+            Err(e) => Err(io(e)),
+        }
+    }
+
     /// Sends a command and reads until its tagged answer.
     fn command(&mut self, args: &[Arg<'_>]) -> Result<Answer, ImapError> {
-        self.tag += 1;
-        let tag = format!("g{}", self.tag);
+        let tag = self.next_tag();
         let mut line: Vec<u8> = format!("{tag} ").into_bytes();
         for arg in args {
             match arg {
@@ -435,21 +458,10 @@ impl Connection {
                 untagged.push(r);
                 continue;
             }
-            if head.starts_with("+") {
-                continue;
+            if let Some(done) = tagged(&r, &tag) {
+                return done.map(|text| Answer { untagged, text });
             }
-            let mut words = head.splitn(3, ' ');
-            if words.next() != Some(tag.as_str()) {
-                continue;
-            }
-            let status = words.next().unwrap_or("").to_ascii_uppercase();
-            let text = parse::text_after(&r, 2);
-            return match status.as_str() {
-                "OK" => Ok(Answer { untagged, text }),
-                "NO" => Err(ImapError::No(text)),
-                "BAD" => Err(ImapError::Bad(text)),
-                other => Err(ImapError::Protocol(format!("tagged answer {other:?}"))),
-            };
+            // Continuations and lines for other tags are not ours.
         }
     }
 
@@ -476,9 +488,11 @@ impl Connection {
     /// One response: its lines, with the literals they announce.
     fn read_response(&mut self) -> Result<Vec<Part>, ImapError> {
         let mut parts = Vec::new();
+        let mut total = 0usize;
         loop {
             let mut line = Vec::new();
             let n = (&mut self.reader).take(MAX_LINE as u64).read_until(b'\n', &mut line).map_err(io)?;
+            total += n;
             if n == 0 {
                 return Err(ImapError::Bye("the server closed the connection".into()));
             }
@@ -497,6 +511,10 @@ impl Connection {
                     if size > MAX_LITERAL {
                         return Err(ImapError::Protocol(format!("literal of {size} bytes")));
                     }
+                    total += size;
+                    if total > MAX_RESPONSE {
+                        return Err(ImapError::Protocol(format!("response longer than {MAX_RESPONSE} bytes")));
+                    }
                     parts.push(Part::Text(trimmed[..at].to_vec()));
                     let mut buf = vec![0u8; size];
                     self.reader.read_exact(&mut buf).map_err(io)?;
@@ -511,22 +529,17 @@ impl Connection {
     }
 }
 
-/// A FETCH response's metadata and its attribute list.
-fn fetched(toks: &[Tok]) -> Option<(MessageMeta, &[Tok])> {
-    if !toks.get(2).and_then(Tok::atom).is_some_and(|t| t.eq_ignore_ascii_case("FETCH")) {
-        return None;
-    }
-    let Some(Tok::List(items)) = toks.get(3) else { return None };
-    let uid = u32::try_from(fetch_item(items, "UID")?.number()?).ok()?;
-    // \Recent belongs to a session, not to the message.
-    let flags = match fetch_item(items, "FLAGS") {
-        Some(Tok::List(f)) => f.iter().filter_map(Tok::text).filter(|f| !f.eq_ignore_ascii_case("\\Recent")).collect(),
-        _ => Vec::new(),
-    };
-    let modseq = match fetch_item(items, "MODSEQ") {
-        Some(Tok::List(m)) => m.first().and_then(Tok::number),
-        _ => None,
-    };
-    let size = fetch_item(items, "RFC822.SIZE").and_then(Tok::number);
-    Some((MessageMeta { uid, flags, modseq, size }, items))
+/// The outcome of a command when `r` is its tagged answer: the text after OK, or the error
+/// NO or BAD stand for; `None` when `r` is not tagged `tag`.
+fn tagged(r: &[Part], tag: &str) -> Option<Result<String, ImapError>> {
+    let Some(Part::Text(first)) = r.first() else { return None };
+    let rest = first.strip_prefix(tag.as_bytes())?.strip_prefix(b" ")?;
+    let status = rest.split(|&b| b == b' ' || b == b'\r' || b == b'\n').next().unwrap_or_default();
+    let text = parse::text_after(r, 2);
+    Some(match status.to_ascii_uppercase().as_slice() {
+        b"OK" => Ok(text),
+        b"NO" => Err(ImapError::No(text)),
+        b"BAD" => Err(ImapError::Bad(text)),
+        other => Err(ImapError::Protocol(format!("tagged answer {:?}", String::from_utf8_lossy(other)))),
+    })
 }

@@ -1,16 +1,22 @@
 //! A throwaway Dovecot (Debian's dovecot-imapd, installed by scripts/test) for the IMAP tests:
 //! loopback only, a free port, plain-text logins, a passwd-file of the test's users and a master
 //! user `syncgate-master` / `masterpw` (`user*syncgate-master`), maildirs in a temp dir. Started
-//! as a child process, stopped by its pid (also on drop). Missing Dovecot fails the test.
+//! as a child process, stopped by its pid (also on drop); `append_as` delivers a message as
+//! another client would. Missing Dovecot fails the test.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use syncgate::imap::Connection;
+
 use super::server::TempDir;
 
 const DOVECOT: &str = "/usr/sbin/dovecot";
+/// The master user: `user*syncgate-master` with this password logs in as `user`.
+pub(crate) const MASTER_USER: &str = "syncgate-master";
+pub(crate) const MASTER_PASSWORD: &str = "masterpw";
 
 pub(crate) struct Dovecot {
     pub(crate) port: u16,
@@ -34,7 +40,8 @@ impl Dovecot {
         }
         let passwd: String = users.iter().map(|(u, pw)| format!("{u}:{{PLAIN}}{pw}\n")).collect();
         std::fs::write(p.join("users"), passwd).expect("users");
-        std::fs::write(p.join("master-users"), "syncgate-master:{PLAIN}masterpw\n").expect("master users");
+        std::fs::write(p.join("master-users"), format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}\n"))
+            .expect("master users");
         // As root, Dovecot's own accounts run it and mail belongs to nobody; otherwise all is ours.
         let root = id("-u") == "0";
         let (internal, login, uid, gid) = if root {
@@ -102,8 +109,9 @@ impl Dovecot {
         if let Some(mut c) = self.child.take() {
             let family = descendants(c.id());
             let _ = Command::new("kill").arg(c.id().to_string()).status();
+            // (Most go with the master before this; "no such process" is not news.)
             for pid in family {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).stderr(Stdio::null()).status();
             }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -126,6 +134,16 @@ impl Dovecot {
     pub(crate) fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+
+    /// Delivers `message` to `user`'s `mailbox` as another IMAP client would (logged in as the
+    /// master user); its UID.
+    pub(crate) fn append_as(&self, user: &str, mailbox: &str, message: &[u8]) -> u32 {
+        let mut c = Connection::connect(&format!("127.0.0.1:{}", self.port), Duration::from_secs(5)).expect("connect");
+        c.login(&format!("{user}*{MASTER_USER}"), MASTER_PASSWORD).expect("master login");
+        let uid = c.append(mailbox, &[], message).expect("append").expect("APPENDUID");
+        c.logout();
+        uid
     }
 }
 

@@ -1,6 +1,6 @@
 //! The IMAP client (`syncgate::imap::Connection`) against Dovecot: logins (own and master,
 //! wrong password), capabilities, mailboxes with non-ASCII names, APPEND/FETCH byte-exact,
-//! CONDSTORE changes, MOVE with its new UID, QRESYNC's VANISHED, and a stopped server.
+//! CONDSTORE changes, MOVE with its new UID, QRESYNC's VANISHED, IDLE, and a stopped server.
 
 use std::time::{Duration, Instant};
 
@@ -42,8 +42,15 @@ fn the_client_against_dovecot() {
     assert_eq!(c.fetch_body(u1).expect("fetch"), Some(small.clone()));
     assert_eq!(c.fetch_body(u2).expect("fetch"), Some(large.clone()));
     assert_eq!(c.fetch_body(999).expect("fetch"), None);
-    let (metas, _) = c.fetch_meta(None).expect("meta");
-    assert_eq!(metas.iter().find(|m| m.uid == u1).map(|m| m.flags.clone()), Some(vec!["\\Seen".to_string()]));
+    let (metas, vanished) = c.fetch_meta(None).expect("meta");
+    assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), [u1, u2]);
+    assert!(vanished.is_empty());
+    let first = &metas[0];
+    assert_eq!(first.flags, ["\\Seen"]);
+    assert_eq!(first.size, Some(small.len() as u64));
+    assert!(first.modseq.is_some_and(|m| m <= modseq), "{first:?}");
+    let st = c.status("Einkäufe").expect("status");
+    assert_eq!((st.messages, st.highestmodseq.is_some()), (0, true), "{st:?}");
     c.store_flags(u2, FlagMode::Add, &["\\Flagged"]).expect("store");
     let (changed, _) = c.fetch_meta(Some(modseq)).expect("changed since");
     assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [u2]);
@@ -82,6 +89,38 @@ fn the_client_against_dovecot() {
     };
     assert!(e.is_unavailable(), "{e:?}");
     assert!(connect(&d, "alice", "pw").is_err_and(|e| e.is_unavailable()));
+}
+
+#[test]
+fn idle_hears_another_clients_delivery() {
+    let d = Dovecot::start(&[("carol", "pw")]);
+    let mut c = connect(&d, "carol", "pw").expect("login");
+    assert!(c.has("IDLE"));
+    c.select("INBOX").expect("select");
+
+    // Nothing happens: false once `max` has passed, not before, not much after.
+    let t = Instant::now();
+    assert!(!c.idle(Duration::from_millis(300)).expect("idle"));
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2), "{waited:?}");
+
+    // Another client delivers a moment later: true, well before `max`.
+    let t = Instant::now();
+    let (changed, uid) = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            d.append_as("carol", "INBOX", b"Subject: hello\r\n\r\nhi\r\n")
+        });
+        let changed = c.idle(Duration::from_secs(8)).expect("idle");
+        (changed, other.join().expect("append thread"))
+    });
+    assert!(changed);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // The connection is usable again after DONE and sees the message.
+    c.noop().expect("noop");
+    let (metas, _) = c.fetch_meta(None).expect("meta");
+    assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), [uid]);
+    c.logout();
 }
 
 #[test]
