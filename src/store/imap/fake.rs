@@ -91,6 +91,27 @@ impl Server {
         Ok(())
     }
 
+    /// RENAME: the mailbox and those below it (delimiter `/`) move, UIDVALIDITY and all.
+    pub(crate) fn rename(&mut self, user: &str, from: &str, to: &str) -> Result<(), ImapError> {
+        let prefix = format!("{from}/");
+        let moving: Vec<String> = self
+            .boxes
+            .keys()
+            .filter(|(u, n)| u == user && (n == from || n.starts_with(&prefix)))
+            .map(|(_, n)| n.clone())
+            .collect();
+        if moving.is_empty() {
+            return Err(ImapError::No(format!("no mailbox {from}")));
+        }
+        for n in moving {
+            if let Some(b) = self.boxes.remove(&(user.to_string(), n.clone())) {
+                self.boxes.insert((user.to_string(), format!("{to}{}", &n[from.len()..])), b);
+            }
+        }
+        self.modseq += 1;
+        Ok(())
+    }
+
     /// A new UIDVALIDITY, as after a server-side rebuild: same messages, new UIDs.
     pub(crate) fn renumber(&mut self, user: &str, name: &str) -> Result<(), ImapError> {
         self.next_validity += 1;
@@ -269,26 +290,7 @@ impl MailSession for FakeSession {
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), ImapError> {
-        self.with(|s, user, _| {
-            let prefix = format!("{from}/");
-            let moving: Vec<String> = s
-                .boxes
-                .keys()
-                .filter(|(u, n)| u == user && (n == from || n.starts_with(&prefix)))
-                .map(|(_, n)| n.clone())
-                .collect();
-            if moving.is_empty() {
-                return Err(ImapError::No(format!("no mailbox {from}")));
-            }
-            for n in moving {
-                if let Some(b) = s.boxes.remove(&(user.to_string(), n.clone())) {
-                    let renamed = format!("{to}{}", &n[from.len()..]);
-                    s.boxes.insert((user.to_string(), renamed), b);
-                }
-            }
-            s.modseq += 1;
-            Ok(())
-        })
+        self.with(|s, user, _| s.rename(user, from, to))
     }
 
     fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {

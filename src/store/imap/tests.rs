@@ -207,18 +207,7 @@ impl super::checks::MailServer for FakeMailer {
     }
 
     fn rename(&self, user: &str, from: &str, to: &str) {
-        let mut s = self.server();
-        let prefix = format!("{from}/");
-        let moving: Vec<String> = s
-            .boxes
-            .keys()
-            .filter(|(u, n)| u == user && (n == from || n.starts_with(&prefix)))
-            .map(|(_, n)| n.clone())
-            .collect();
-        for n in moving {
-            let b = s.boxes.remove(&(user.to_string(), n.clone())).unwrap();
-            s.boxes.insert((user.to_string(), format!("{to}{}", &n[from.len()..])), b);
-        }
+        self.server().rename(user, from, to).unwrap();
     }
 
     fn delete(&self, user: &str, mailbox: &str) {
