@@ -49,6 +49,39 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// The messages datastore in an IMAP server (issue 9).
     pub imap: crate::store::imap::config::ImapConfig,
+    /// Prometheus metrics on their own listener (`server::metrics`).
+    pub metrics: MetricsConfig,
+    /// The operator console under `/console` (`server::console`).
+    pub console: ConsoleConfig,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served (`127.0.0.1:9464`); unset: no metrics listener. The
+    /// endpoint has no authentication: keep it on loopback or an operator network.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[console]`: the operator console (behind `[api] token`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console at `/console` (it also needs `[api] token`).
+    pub enabled: bool,
+    /// Ended sessions remembered for the console (in memory; gone at a restart).
+    pub history: usize,
+    /// Messages kept per device while its wire dump is switched on (the oldest go first).
+    pub dump_messages: usize,
+    /// Bytes kept of one dumped message (longer ones are cut, and say so).
+    pub dump_bytes: usize,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { enabled: true, history: 1000, dump_messages: 200, dump_bytes: 256 * 1024 }
+    }
 }
 
 /// How log lines are written.
@@ -146,6 +179,8 @@ impl Default for Config {
             api: ApiConfig::default(),
             notify: NotifyConfig::default(),
             imap: Default::default(),
+            metrics: MetricsConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -189,6 +224,9 @@ impl Config {
                 "listening on {} without TLS: put a TLS-terminating proxy in front (devices send credentials)",
                 self.listen
             ));
+        }
+        if self.metrics.listen.is_some_and(|a| !a.ip().is_loopback()) {
+            w.push("[metrics] listen is not on loopback: /metrics has no authentication".into());
         }
         if self.engine.auth.allow_basic {
             w.push("[engine.auth] allow_basic = true: basic credentials are only as safe as the transport".into());

@@ -22,6 +22,7 @@ mod reply;
 mod resume;
 mod server_sync;
 mod session;
+pub mod stats;
 
 pub use config::{AuthConfig, DatastoreConfig, EngineConfig};
 pub use conflict::ConflictPolicy;

@@ -8,6 +8,7 @@ use crate::engine::auth::{authenticate, AuthOutcome};
 use crate::engine::quirks::{DeviceIdentity, Quirks};
 use crate::engine::reply::ReplyBuilder;
 use crate::engine::server_sync::OutRef;
+use crate::engine::stats::{Flow, SessionStats};
 use crate::engine::{devinf, fields, Context, Engine, Reply};
 use crate::proto::{
     Alert, AlertCode, CmdName, Command, Data, Item, Message, Meta, Source, StatusCode, Target, Version,
@@ -138,6 +139,8 @@ pub struct Session {
     pub(crate) server_suspended: bool,
     /// Statuses other than success sent in this session ("Sync 503" → count), for the summary.
     pub(crate) refusals: std::collections::BTreeMap<String, u32>,
+    /// What the session did, for metrics and the operator console (stats.rs).
+    pub(crate) stats: crate::engine::stats::SessionStats,
 }
 
 impl Session {
@@ -155,12 +158,32 @@ impl Session {
     pub fn quirks(&self) -> &Quirks {
         &self.quirks
     }
+
+    /// What the session did so far; [`SessionStats::outcome`] is set once it ended.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// Every status other than a success sent so far ("Add 415" → how many).
+    pub fn refusals(&self) -> &std::collections::BTreeMap<String, u32> {
+        &self.refusals
+    }
 }
 
 impl Engine {
     /// Handles one incoming message of `session` and produces the reply.
     pub fn handle(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
+        let mut stats = std::mem::take(&mut session.stats);
+        stats.messages += 1;
+        if stats.messages == 1 {
+            stats.started = ctx.now;
+        }
+        stats.last = ctx.now;
+        stats.cred_sent = msg.header.cred.is_some();
+        stats.count(&msg.body, Flow::FromClient, &session.datastores);
         let reply = self.handle_message(session, msg, ctx);
+        stats.count(&reply.message.body, Flow::ToClient, &session.datastores);
+        session.stats = stats;
         // Every status other than a success, for the session's summary line.
         for cmd in &reply.message.body {
             if let Command::Status(st) = cmd {
@@ -171,16 +194,20 @@ impl Engine {
             }
         }
         if reply.finished {
+            session.stats.note_modes(&session.datastores);
+            let suspended = session.suspend_requested || session.server_suspended;
+            let outcome = session.stats.finish(&session.refusals, suspended).as_str();
             // One line an operator can grep: who, which datastores, and what was refused.
             let refused: Vec<String> =
                 session.refusals.iter().map(|(k, n)| if *n > 1 { format!("{k} x{n}") } else { k.clone() }).collect();
             let datastores: Vec<&str> = session.datastores.iter().map(|d| d.name.as_str()).collect();
             let user = session.user();
             let device = session.device.as_deref().unwrap_or("?");
+            let mode = session.stats.mode();
             if refused.is_empty() {
-                tracing::info!(user, device, ?datastores, "session ended: ok");
+                tracing::info!(user, device, ?datastores, mode, outcome, "session ended: ok");
             } else {
-                tracing::warn!(user, device, ?datastores, refused = %refused.join(", "), "session ended with refusals");
+                tracing::warn!(user, device, ?datastores, mode, outcome, refused = %refused.join(", "), "session ended with refusals");
             }
         }
         if reply.finished {

@@ -18,10 +18,12 @@
 //! ```
 
 mod api;
+pub mod console;
 mod drain;
 mod http;
 mod imap_watch;
 mod link;
+pub mod metrics;
 pub mod notifier;
 #[cfg(test)]
 mod notifier_tests;
@@ -81,6 +83,11 @@ struct Shared {
     drain: drain::Drain,
     /// Server-initiated sync, when enabled ([`notifier`]).
     notifier: Option<Arc<notifier::Notifier>>,
+    /// Counters for Prometheus ([`metrics`]).
+    metrics: Arc<metrics::Metrics>,
+    /// Recent sessions and wire dumps for the operator console ([`console`]).
+    history: console::activity::History,
+    dumps: console::activity::Dumps,
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -115,7 +122,7 @@ pub fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
 impl Server {
     /// Binds the listening socket (`127.0.0.1:0` picks a free port: see [`Server::local_addr`]).
     pub async fn bind(config: Config, engine: Engine) -> io::Result<Server> {
-        Server::bind_with(config, engine, None).await
+        Server::bind_with(config, engine, None, Arc::default()).await
     }
 
     /// Binds a gateway over `store` with server-initiated sync as `config.notify` says: the
@@ -125,8 +132,16 @@ impl Server {
         store: Arc<dyn crate::store::Store>,
         clock: Arc<dyn notifier::Clock>,
     ) -> io::Result<Server> {
+        // Every store call is timed for the metrics, whatever the backend.
+        let metrics = Arc::new(metrics::Metrics::new());
+        let timing = metrics.clone();
+        let store: Arc<dyn crate::store::Store> = Arc::new(crate::store::metered::MeteredStore::new(
+            store,
+            Arc::new(move |operation, elapsed| timing.store_call(operation, elapsed)),
+        ));
         if !config.notify.enabled {
-            return Server::bind(config.clone(), Engine::new(store, config.engine)).await;
+            let engine = Engine::new(store, config.engine.clone());
+            return Server::bind_with(config, engine, None, metrics).await;
         }
         let (observed, events) = notifier::observe(store, clock.clone());
         let engine = Engine::new(observed.clone(), config.engine.clone());
@@ -148,18 +163,22 @@ impl Server {
             datastores: config.engine.datastores.clone(),
         };
         let n = notifier::Notifier::new(observed, settings, enablers, longpoll, clock);
+        n.set_metrics(metrics.clone());
         n.start_events(events);
-        Server::bind_with(config, engine, Some(n)).await
+        Server::bind_with(config, engine, Some(n), metrics).await
     }
 
     async fn bind_with(
         config: Config,
         engine: Engine,
         notifier: Option<Arc<notifier::Notifier>>,
+        metrics: Arc<metrics::Metrics>,
     ) -> io::Result<Server> {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let sessions = Sessions::new(Duration::from_secs(config.session_timeout_secs), config.max_sessions);
+        let history = console::activity::History::new(config.console.history);
+        let dumps = console::activity::Dumps::new(config.console.dump_messages, config.console.dump_bytes);
         Ok(Server {
             listener,
             local_addr,
@@ -170,6 +189,9 @@ impl Server {
                 user_locks: UserLocks::new(),
                 drain: Default::default(),
                 notifier,
+                metrics,
+                history,
+                dumps,
             }),
         })
     }
@@ -190,6 +212,8 @@ impl Server {
             .then(|| tokio::spawn(poll_backend(shared.clone())));
         let watcher = (shared.config.imap.enabled && shared.config.imap.idle)
             .then(|| tokio::spawn(imap_watch::run(shared.clone())));
+        let metrics =
+            metrics::bind(&shared).await?.map(|l| tokio::spawn(metrics::serve(shared.clone(), l, stopped.clone())));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
@@ -235,6 +259,9 @@ impl Server {
         }
         if let Some(p) = poller {
             p.abort();
+        }
+        if let Some(m) = metrics {
+            m.abort();
         }
         if let Some(w) = watcher {
             // Its threads see the drain and log out after their current IDLE period at most.
@@ -296,6 +323,9 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr,
     if path.starts_with("/link/") {
         return link::handle(shared, req).await;
     }
+    if path == "/console" || path.starts_with("/console/") {
+        return console::handle(shared, req, peer).await;
+    }
     if path == "/healthz" {
         return match *req.method() {
             Method::GET | Method::HEAD => http::text(StatusCode::OK, "ok"),
@@ -342,9 +372,23 @@ async fn sweep_sessions(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval((timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)));
     loop {
         tick.tick().await;
-        let expired = shared.sessions.sweep(Instant::now());
+        let (expired, abandoned) = shared.sessions.sweep_abandoned(Instant::now());
         if expired > 0 {
             debug!(expired, remaining = shared.sessions.len(), "idle sessions forgotten");
+        }
+        if !abandoned.is_empty() {
+            shared.metrics.sessions_expired(abandoned.len());
+            for session in &abandoned {
+                warn!(
+                    user = session.user(),
+                    device = session.device(),
+                    messages = session.stats().messages,
+                    "session abandoned: the device stopped answering; forgotten after the session timeout"
+                );
+                let record =
+                    console::activity::SessionRecord::of(session, "-", Some(crate::engine::stats::Outcome::Expired));
+                shared.history.push(record);
+            }
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct Notifier {
     longpoll: Arc<LongPoll>,
     clock: Arc<dyn Clock>,
     wake: Notify,
+    /// Counts alerts by channel and event, once the server set it.
+    metrics: std::sync::OnceLock<Arc<crate::server::metrics::Metrics>>,
 }
 
 /// A committed change and when it was committed (ms, by the notifier's clock).
@@ -120,7 +122,56 @@ impl Notifier {
         clock: Arc<dyn Clock>,
     ) -> Arc<Notifier> {
         let enablers = enablers.into_iter().map(|e| (e.channel(), e)).collect();
-        Arc::new(Notifier { store, settings, enablers, longpoll, clock, wake: Notify::new() })
+        Arc::new(Notifier {
+            store,
+            settings,
+            enablers,
+            longpoll,
+            clock,
+            wake: Notify::new(),
+            metrics: Default::default(),
+        })
+    }
+
+    /// Where alert events are counted from now on (set once).
+    pub fn set_metrics(&self, metrics: Arc<crate::server::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn count(&self, channel: Option<Channel>, event: &'static str) {
+        if let Some(m) = self.metrics.get() {
+            m.alert(channel.map_or("none", Channel::as_str), event);
+        }
+    }
+
+    /// The operator's "send it again": the device's pending alert is made due now, or a new
+    /// alert for the datastores of `alert` is queued. Returns the id of the alert that will go.
+    pub fn resend(&self, alert: &AlertRecord) -> Result<i64, StoreError> {
+        let now = self.clock.now_ms();
+        let id = match self.store.pending_alert(alert.user, &alert.device_id)? {
+            Some(mut pending) => {
+                pending.due = now;
+                pending.error = None;
+                self.store.update_alert(&pending)?;
+                pending.id
+            }
+            None => {
+                let channel =
+                    self.prefs_of(alert.user, &alert.device_id)?.and_then(|p| SyncPrefs::parse(&p.prefs).ok());
+                self.count(channel.and_then(|p| p.channel), "queued");
+                self.store.enqueue_alert(&NewAlert {
+                    user: alert.user,
+                    device_id: alert.device_id.clone(),
+                    datastores: alert.datastores.clone(),
+                    reason: "operator".into(),
+                    created: now,
+                    due: now,
+                })?
+            }
+        };
+        info!(user = %alert.user_name, device = %alert.device_id, alert = id, "alert resent by an operator");
+        self.wake.notify_one();
+        Ok(id)
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -188,6 +239,7 @@ impl Notifier {
                         due,
                     })?;
                     debug!(device = %rec.device_id, alert = id, in_ms = due - now, "alert queued");
+                    self.count(prefs.channel, "queued");
                     woke = true;
                 }
                 Decision::Merge { datastores } => {
@@ -292,6 +344,7 @@ impl Notifier {
                 created: now,
                 due: now,
             })?;
+            self.count(prefs.channel, "queued");
             self.store.set_next_run(rec.user, &rec.device_id, Self::next_of(&prefs, now))?;
         }
         Ok(due.len())
@@ -308,17 +361,23 @@ impl Notifier {
         let prefs =
             self.store.device_prefs(alert.user, &alert.device_id)?.and_then(|p| SyncPrefs::parse(&p.prefs).ok());
         let Some(prefs) = prefs else {
+            self.count(None, "failed");
             return self.finish(alert, AlertState::Failed, Some("the device has no preferences any more".into()));
         };
         let Some(channel) = prefs.channel else {
+            self.count(None, "failed");
             return self.finish(alert, AlertState::Failed, Some("the device has no channel".into()));
         };
         let Some(enabler) = self.enablers.get(&channel).cloned() else {
+            self.count(Some(channel), "failed");
             return self.finish(alert, AlertState::Failed, Some(format!("channel {channel} is not configured")));
         };
         let san = match self.build_san(&alert, &prefs) {
             Ok(san) => san,
-            Err(e) => return self.finish(alert, AlertState::Failed, Some(e)),
+            Err(e) => {
+                self.count(Some(channel), "failed");
+                return self.finish(alert, AlertState::Failed, Some(e));
+            }
         };
         alert.state = AlertState::Sending;
         alert.attempts += 1;
@@ -336,6 +395,7 @@ impl Notifier {
             Ok(()) => {
                 alert.sent = Some(now);
                 info!(user = %alert.user_name, device = %alert.device_id, alert = alert.id, %channel, latency_ms = now - alert.created, "alert sent");
+                self.count(Some(channel), "sent");
                 self.finish(alert, AlertState::Sent, None)
             }
             Err(PushError::Retry(why)) if channel == Channel::Longpoll => {
@@ -349,10 +409,12 @@ impl Notifier {
                 let backoff = 1_000i64 << alert.attempts.min(10);
                 alert.due = now + backoff.min(600_000);
                 warn!(device = %alert.device_id, alert = alert.id, attempts = alert.attempts, retry_in_ms = alert.due - now, error = %why, "alert not delivered; will retry");
+                self.count(Some(channel), "retried");
                 self.finish(alert, AlertState::Pending, Some(why))
             }
             Err(e) => {
                 warn!(device = %alert.device_id, alert = alert.id, error = %e, "alert failed");
+                self.count(Some(channel), "failed");
                 self.finish(alert, AlertState::Failed, Some(e.to_string()))
             }
         }
@@ -448,6 +510,7 @@ impl Notifier {
         alert.attempts += 1;
         alert.sent = Some(now);
         info!(user = %alert.user_name, device, alert = alert.id, latency_ms = now - alert.created, "alert sent (device polled)");
+        self.count(Some(Channel::Longpoll), "sent");
         self.finish(alert, AlertState::Sent, None)?;
         Ok(Some(san))
     }

@@ -264,9 +264,18 @@ impl Sessions {
     }
 
     /// Forgets sessions idle for longer than the timeout and not in use; returns how many.
+    #[cfg(test)]
     pub fn sweep(&self, now: Instant) -> usize {
+        self.sweep_abandoned(now).0
+    }
+
+    /// [`Sessions::sweep`], also returning the sessions forgotten before they ended (the device
+    /// went away mid-session), as their last state.
+    pub fn sweep_abandoned(&self, now: Instant) -> (usize, Vec<Session>) {
         let mut table = self.lock();
-        sweep_table(&mut table, now, self.timeout)
+        let mut abandoned = Vec::new();
+        let n = sweep_table(&mut table, now, self.timeout, &mut abandoned);
+        (n, abandoned)
     }
 
     /// How long session `token` has been idle: zero while a request of it is being handled,
@@ -293,7 +302,7 @@ impl Sessions {
         session: Session,
     ) -> Result<Routed, Refusal> {
         if table.by_token.len() >= self.capacity
-            && sweep_table(table, now, self.timeout) == 0
+            && sweep_table(table, now, self.timeout, &mut Vec::new()) == 0
             && evict_finished(table) == 0
         {
             return Err(Refusal::Full);
@@ -315,7 +324,7 @@ impl Sessions {
     }
 }
 
-fn sweep_table(table: &mut Table, now: Instant, timeout: Duration) -> usize {
+fn sweep_table(table: &mut Table, now: Instant, timeout: Duration, abandoned: &mut Vec<Session>) -> usize {
     let expired: Vec<SessionToken> = table
         .by_token
         .iter()
@@ -328,8 +337,16 @@ fn sweep_table(table: &mut Table, now: Instant, timeout: Duration) -> usize {
         .map(|(token, _)| token.clone())
         .collect();
     for token in &expired {
-        if let Some(key) = table.by_token.remove(token).and_then(|slot| slot.key) {
-            unindex(table, &key, token);
+        let Some(slot) = table.by_token.remove(token) else { continue };
+        if let Some(key) = &slot.key {
+            unindex(table, key, token);
+        }
+        if !slot.finished {
+            if let Ok(mut state) = slot.state.try_lock() {
+                if !state.finished {
+                    abandoned.push(std::mem::take(&mut state.session));
+                }
+            }
         }
     }
     expired.len()

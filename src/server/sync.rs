@@ -17,11 +17,13 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::field::Empty;
 use tracing::{debug, error, info_span, warn, Instrument as _, Span};
 
+use super::console::activity::SessionRecord;
 use super::http::{self, BodyError, HttpResponse};
 use super::sessions::{BodyDigest, CachedReply, HeaderKey, Refusal, RouteKind, Routed, SessionState, SessionToken};
 use super::user_locks::{self, Busy};
 use super::Shared;
 use crate::codec::{self, DecodeErrorKind, Encoding};
+use crate::engine::stats::Flow;
 use crate::engine::Context;
 use crate::proto::Message;
 
@@ -39,6 +41,9 @@ pub(super) async fn handle(
     async move {
         let started = Instant::now();
         let (response, request_bytes) = exchange(&shared, req, local).await;
+        if response.status() == StatusCode::OK {
+            shared.metrics.message(started.elapsed());
+        }
         debug!(
             status = response.status().as_u16(),
             request_bytes,
@@ -80,7 +85,7 @@ async fn exchange(shared: &Arc<Shared>, req: Request<Incoming>, local: SocketAdd
         None => http::base_from_host(&parts.headers, local),
     };
     let user_agent = parts.headers.get(USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let request = RequestFacts { digest: BodyDigest::of(&body), encoding, base, user_agent };
+    let request = RequestFacts { digest: BodyDigest::of(&body), encoding, base, user_agent, raw: body };
     (run_in_session(shared, sid, msg, request).await, size)
 }
 
@@ -92,6 +97,8 @@ struct RequestFacts {
     base: String,
     /// The User-Agent header (device quirks are keyed by it).
     user_agent: Option<String>,
+    /// The message as received (for a wire dump the operator switched on).
+    raw: hyper::body::Bytes,
 }
 
 /// Decodes on a blocking thread (up to `max_body_bytes` of XML or WBXML).
@@ -207,6 +214,17 @@ async fn call_engine(
             return internal();
         }
     };
+    if finished {
+        shared.metrics.session_ended(guard.session.stats());
+        shared.history.push(SessionRecord::of(&guard.session, routed.token.short(), None));
+    }
+    if shared.dumps.any_on() {
+        if let (Some(user), Some(device)) = (guard.session.user(), guard.session.device()) {
+            let (sid, now) = (routed.token.short(), unix_now());
+            shared.dumps.record(user, device, (Flow::FromClient, request.encoding, &request.raw), sid, now);
+            shared.dumps.record(user, device, (Flow::ToClient, encoding, &body), sid, now);
+        }
+    }
     let reply = CachedReply { body: body.clone(), content_type: encoding.content_type() };
     guard.record(request.digest, msg_id, reply, finished);
     record_session(&guard, known);

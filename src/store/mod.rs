@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod imap;
 pub mod memory;
 mod memory_alerts;
+pub mod metered;
 pub mod observed;
 pub mod sqlite;
 

@@ -1,8 +1,10 @@
 //! The one integration-test binary: each module is an area.
 
 mod api;
+mod browser;
 mod cli;
 mod conformance;
+mod console;
 mod dovecot;
 mod golden;
 mod imap_client;
@@ -10,6 +12,7 @@ mod imap_store;
 mod interop;
 mod kannel;
 mod libwbxml;
+mod metrics;
 mod notify;
 mod partial;
 mod props;
