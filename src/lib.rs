@@ -9,7 +9,7 @@
 //! - [`store`]: the `Store` trait (users, devices, items, change log with deltas, anchors, maps,
 //!   device sync preferences and the alert queue); SQLite and memory backends; `ImapStore`,
 //!   which keeps the messages datastore in an IMAP server; `ObservedStore`, which tells the
-//!   notifier about committed changes.
+//!   notifier about committed changes; `MeteredStore`, which times every call for the metrics.
 //! - [`imap`]: a small blocking IMAP4rev1 client (for `ImapStore`).
 //! - [`load`]: the load generator (`syncgate load`): many simulated devices, latency and
 //!   throughput, the server's CPU and memory.
@@ -25,7 +25,9 @@
 //!   the source lives in the top-level `conformance/` directory.
 //! - [`server`]: the HTTP server: sync endpoint, sessions, service API, health, the links to
 //!   whole objects (`/link`); the notifier (server-initiated sync) and the push channels
-//!   (long-poll, webhook, SMS through Kannel).
+//!   (long-poll, webhook, SMS through Kannel); Prometheus metrics on their own listener
+//!   (`server::metrics`) and the operator console (`server::console`: HTML pages, recent
+//!   sessions, wire dumps). The engine counts what each session did (`engine::stats`).
 //! - [`transport`]: the HTTP client side (POST a message, read the answer) for the simulated
 //!   device, the conformance runner and the load generator. With `server` and `imap`, the only
 //!   socket code.

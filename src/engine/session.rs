@@ -170,6 +170,23 @@ impl Session {
     }
 }
 
+/// "Sync 503" seen twice → "Sync 503 (service unavailable) x2".
+fn refusal_text(key: &str, times: u32) -> String {
+    let code = key.rsplit(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(0);
+    let mut meaning = String::new();
+    for (i, c) in StatusCode::from(code).name().chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            meaning.push(' ');
+        }
+        meaning.push(c.to_ascii_lowercase());
+    }
+    if times > 1 {
+        format!("{key} ({meaning}) x{times}")
+    } else {
+        format!("{key} ({meaning})")
+    }
+}
+
 impl Engine {
     /// Handles one incoming message of `session` and produces the reply.
     pub fn handle(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
@@ -198,14 +215,16 @@ impl Engine {
             let suspended = session.suspend_requested || session.server_suspended;
             let outcome = session.stats.finish(&session.refusals, suspended).as_str();
             // One line an operator can grep: who, which datastores, and what was refused.
-            let refused: Vec<String> =
-                session.refusals.iter().map(|(k, n)| if *n > 1 { format!("{k} x{n}") } else { k.clone() }).collect();
+            let refused: Vec<String> = session.refusals.iter().map(|(k, n)| refusal_text(k, *n)).collect();
             let datastores: Vec<&str> = session.datastores.iter().map(|d| d.name.as_str()).collect();
             let user = session.user();
             let device = session.device.as_deref().unwrap_or("?");
             let mode = session.stats.mode();
             if refused.is_empty() {
                 tracing::info!(user, device, ?datastores, mode, outcome, "session ended: ok");
+            } else if outcome == "challenged" {
+                // The normal first round of MD5 authentication: the device comes back with credentials.
+                tracing::info!(user, device, outcome, refused = %refused.join(", "), "session ended: credentials requested");
             } else {
                 tracing::warn!(user, device, ?datastores, mode, outcome, refused = %refused.join(", "), "session ended with refusals");
             }

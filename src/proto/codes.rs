@@ -18,6 +18,14 @@ macro_rules! code_enum {
                     $name::Other(c) => c,
                 }
             }
+
+            /// The code's name in this table (`ServiceUnavailable`), `Other` for the rest.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant),)*
+                    $name::Other(_) => "Other",
+                }
+            }
         }
 
         impl From<u16> for $name {

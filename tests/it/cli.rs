@@ -231,9 +231,16 @@ fn json_logs_are_one_object_per_line_with_the_request_context() {
     assert!(lines.iter().any(|v| v["level"] == "WARN"), "the refused request is logged: {logs}");
     let summary = lines
         .iter()
-        .find(|v| v["message"] == "session ended with refusals" && v["device"] == "phone-9")
+        .find(|v| {
+            v["message"] == "session ended with refusals" && v["device"] == "phone-9" && v["outcome"] != "challenged"
+        })
         .unwrap_or_else(|| panic!("no summary line for phone-9: {logs}"));
-    assert!(summary["refused"].as_str().is_some_and(|r| r.contains("SyncHdr 40")), "{summary}");
+    // Who, which session, the outcome, and each refused status with its meaning, in one line.
+    let refused = summary["refused"].as_str().unwrap_or_default();
+    assert!(refused.contains("SyncHdr 401 (invalid credentials)"), "{summary}");
+    assert_eq!(summary["outcome"], "auth_failed", "{summary}");
+    assert_eq!(summary["user"], "nobody", "{summary}");
+    assert!(summary["span"]["sid"].as_str().is_some_and(|s| s.len() == 8), "the session id: {summary}");
 }
 
 #[test]
