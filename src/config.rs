@@ -80,7 +80,7 @@ pub struct ConsoleConfig {
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { enabled: true, history: 1000, dump_messages: 200, dump_bytes: 256 * 1024 }
+        ConsoleConfig { enabled: true, history: 1000, dump_messages: 100, dump_bytes: 64 * 1024 }
     }
 }
 

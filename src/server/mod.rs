@@ -378,15 +378,16 @@ async fn sweep_sessions(shared: Arc<Shared>) {
         }
         if !abandoned.is_empty() {
             shared.metrics.sessions_expired(abandoned.len());
-            for session in &abandoned {
+            for (token, session) in &abandoned {
                 warn!(
+                    sid = token.short(),
                     user = session.user(),
                     device = session.device(),
                     messages = session.stats().messages,
                     "session abandoned: the device stopped answering; forgotten after the session timeout"
                 );
-                let record =
-                    console::activity::SessionRecord::of(session, "-", Some(crate::engine::stats::Outcome::Expired));
+                let expired = Some(crate::engine::stats::Outcome::Expired);
+                let record = console::activity::SessionRecord::of(session, token.short(), expired);
                 shared.history.push(record);
             }
         }

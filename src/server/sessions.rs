@@ -271,7 +271,7 @@ impl Sessions {
 
     /// [`Sessions::sweep`], also returning the sessions forgotten before they ended (the device
     /// went away mid-session), as their last state.
-    pub fn sweep_abandoned(&self, now: Instant) -> (usize, Vec<Session>) {
+    pub fn sweep_abandoned(&self, now: Instant) -> (usize, Vec<(SessionToken, Session)>) {
         let mut table = self.lock();
         let mut abandoned = Vec::new();
         let n = sweep_table(&mut table, now, self.timeout, &mut abandoned);
@@ -324,7 +324,12 @@ impl Sessions {
     }
 }
 
-fn sweep_table(table: &mut Table, now: Instant, timeout: Duration, abandoned: &mut Vec<Session>) -> usize {
+fn sweep_table(
+    table: &mut Table,
+    now: Instant,
+    timeout: Duration,
+    abandoned: &mut Vec<(SessionToken, Session)>,
+) -> usize {
     let expired: Vec<SessionToken> = table
         .by_token
         .iter()
@@ -344,7 +349,7 @@ fn sweep_table(table: &mut Table, now: Instant, timeout: Duration, abandoned: &m
         if !slot.finished {
             if let Ok(mut state) = slot.state.try_lock() {
                 if !state.finished {
-                    abandoned.push(std::mem::take(&mut state.session));
+                    abandoned.push((token.clone(), std::mem::take(&mut state.session)));
                 }
             }
         }
@@ -501,6 +506,22 @@ mod tests {
         assert_eq!(sessions.len(), 0);
         let fresh = sessions.route(None, key("1", "a").as_ref(), later, Session::default).unwrap();
         assert_eq!(fresh.kind, RouteKind::New);
+    }
+
+    #[test]
+    fn sessions_forgotten_before_they_ended_are_handed_back() {
+        let sessions = Sessions::new(TIMEOUT, 10);
+        let start = Instant::now();
+        let open = sessions.route(None, key("1", "a").as_ref(), start, Session::default).unwrap();
+        let done = sessions.route(None, key("1", "b").as_ref(), start, Session::default).unwrap();
+        done.state.try_lock().unwrap().finished = true;
+        sessions.handled(&done.token, start, true);
+        let token = open.token.clone();
+        drop((open, done));
+        let (n, abandoned) = sessions.sweep_abandoned(start + TIMEOUT);
+        assert_eq!(n, 2);
+        assert_eq!(abandoned.len(), 1, "only the unfinished one");
+        assert_eq!(abandoned[0].0, token);
     }
 
     #[test]
