@@ -53,6 +53,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The operator console under `/console` (`server::console`).
     pub console: ConsoleConfig,
+    /// Built-in HTTPS (`server::tls`).
+    pub tls: crate::server::tls::TlsConfig,
 }
 
 /// `[metrics]`: the Prometheus endpoint.
@@ -181,6 +183,7 @@ impl Default for Config {
             imap: Default::default(),
             metrics: MetricsConfig::default(),
             console: ConsoleConfig::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -250,6 +253,9 @@ impl Config {
             return Err("max_body_bytes must be at least 1".into());
         }
         self.notify.policy.check().map_err(|e| format!("notify.policy: {e}"))?;
+        if self.tls.enabled() || self.tls.listen.is_some() || self.tls.key.is_some() {
+            self.tls.parts().map_err(|e| e.to_string())?;
+        }
         if self.notify.server_id.is_empty() || self.notify.server_id.len() > 255 {
             return Err("notify.server_id must be 1 to 255 bytes".into());
         }

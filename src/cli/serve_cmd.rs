@@ -131,6 +131,15 @@ pub fn check(common: &ConfigArgs) -> Result<(), String> {
     } else {
         println!("data_dir {}: will be created at the first start", dir.display());
     }
+    if config.tls.enabled() {
+        let (listen, cert, key) = config.tls.parts().map_err(|e| e.to_string())?;
+        let loaded = crate::server::tls::load(cert, key).map_err(|e| e.to_string())?;
+        println!(
+            "tls: https on {listen}, certificate chain of {} from {} with its key",
+            loaded.cert.len(),
+            cert.display()
+        );
+    }
     for w in config.warnings() {
         println!("warning: {w}");
     }

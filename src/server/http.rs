@@ -74,13 +74,15 @@ pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// `http://` + the request's Host header, or the local address when the header is missing or
-/// holds anything but host-name characters (it ends up in the RespURI).
-pub fn base_from_host(headers: &HeaderMap, local: SocketAddr) -> String {
+/// `http://` (`https://` on the TLS listener) + the request's Host header, or the local address
+/// when the header is missing or holds anything but host-name characters (it ends up in the
+/// RespURI and in links).
+pub fn base_from_host(headers: &HeaderMap, local: SocketAddr, secure: bool) -> String {
+    let scheme = if secure { "https" } else { "http" };
     let host = headers.get(HOST).and_then(|v| v.to_str().ok()).filter(|h| is_host(h));
     match host {
-        Some(host) => format!("http://{host}"),
-        None => format!("http://{local}"),
+        Some(host) => format!("{scheme}://{host}"),
+        None => format!("{scheme}://{local}"),
     }
 }
 
@@ -118,13 +120,14 @@ mod tests {
     fn host_header_is_used_only_when_clean() {
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let mut headers = HeaderMap::new();
-        assert_eq!(base_from_host(&headers, local), "http://127.0.0.1:8080");
+        assert_eq!(base_from_host(&headers, local, false), "http://127.0.0.1:8080");
         headers.insert(HOST, HeaderValue::from_static("sync.example.com:81"));
-        assert_eq!(base_from_host(&headers, local), "http://sync.example.com:81");
+        assert_eq!(base_from_host(&headers, local, false), "http://sync.example.com:81");
         headers.insert(HOST, HeaderValue::from_static("[::1]:8080"));
-        assert_eq!(base_from_host(&headers, local), "http://[::1]:8080");
+        assert_eq!(base_from_host(&headers, local, false), "http://[::1]:8080");
+        assert_eq!(base_from_host(&headers, local, true), "https://[::1]:8080", "the TLS listener");
         headers.insert(HOST, HeaderValue::from_static("evil.com/x?y=<z>"));
-        assert_eq!(base_from_host(&headers, local), "http://127.0.0.1:8080");
+        assert_eq!(base_from_host(&headers, local, false), "http://127.0.0.1:8080");
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod notifier_tests;
 pub mod push;
 mod sessions;
 mod sync;
+pub mod tls;
 mod user_locks;
 
 pub use sessions::SessionToken;
@@ -68,6 +69,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The HTTPS listener, its address and certificate, with `[tls]`.
+    tls: Option<(TcpListener, SocketAddr, Arc<tls::Tls>)>,
     shared: Arc<Shared>,
 }
 
@@ -176,12 +179,24 @@ impl Server {
     ) -> io::Result<Server> {
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
+        let tls = match config.tls.enabled() {
+            false => None,
+            true => {
+                let invalid = |e: tls::TlsError| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+                let (listen, cert, key) = config.tls.parts().map_err(invalid)?;
+                let certified = Arc::new(tls::Tls::new(cert, key).map_err(invalid)?);
+                let listener = TcpListener::bind(listen).await?;
+                let addr = listener.local_addr()?;
+                Some((listener, addr, certified))
+            }
+        };
         let sessions = Sessions::new(Duration::from_secs(config.session_timeout_secs), config.max_sessions);
         let history = console::activity::History::new(config.console.history);
         let dumps = console::activity::Dumps::new(config.console.dump_messages, config.console.dump_bytes);
         Ok(Server {
             listener,
             local_addr,
+            tls,
             shared: Arc::new(Shared {
                 config,
                 engine,
@@ -201,10 +216,23 @@ impl Server {
         self.local_addr
     }
 
+    /// The HTTPS listener's address, with `[tls]`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(_, addr, _)| *addr)
+    }
+
     /// Serves until `shutdown` completes, then drains connections (at most [`SHUTDOWN_GRACE`]).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Server { listener, local_addr, shared } = self;
+        let Server { listener, local_addr, tls, shared } = self;
         info!("listening on http://{local_addr} (sync endpoint {})", shared.config.sync_path);
+        let (tls_listener, tls) = match tls {
+            Some((l, addr, t)) => {
+                info!("TLS listening on https://{addr}");
+                (Some(l), Some(t))
+            }
+            None => (None, None),
+        };
+        let reloader = reload_on_hangup(tls.clone())?;
         let (stop, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_sessions(shared.clone()));
         let dispatcher = shared.notifier.clone().map(|n| tokio::spawn(n.run(stopped.clone())));
@@ -234,7 +262,8 @@ impl Server {
                 }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        connections.spawn(connection(shared.clone(), stream, peer, local_addr, stopped.clone()));
+                        let _ = stream.set_nodelay(true);
+                        connections.spawn(connection(shared.clone(), stream, peer, local_addr, false, stopped.clone()));
                     }
                     Err(e) => {
                         // Out of descriptors and the like: wait instead of spinning.
@@ -242,10 +271,24 @@ impl Server {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
+                accepted = accept_tls(tls_listener.as_ref()) => match (accepted, &tls) {
+                    (Ok((stream, peer)), Some(tls)) => {
+                        let _ = stream.set_nodelay(true);
+                        let local = stream.local_addr().unwrap_or(local_addr);
+                        connections.spawn(tls_connection(shared.clone(), tls.clone(), stream, peer, local, stopped.clone()));
+                    }
+                    (Ok(_), None) => {}
+                    (Err(e), _) => {
+                        warn!("TLS accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
         drop(listener);
+        drop(tls_listener);
+        reloader.abort();
         info!(connections = connections.len(), "shutting down");
         let _ = stop.send(true);
         let drain = async { while connections.join_next().await.is_some() {} };
@@ -272,18 +315,76 @@ impl Server {
     }
 }
 
-/// Serves one connection; on shutdown finishes the request in flight and closes.
-async fn connection(
+/// The next connection of the TLS listener; never, without one.
+async fn accept_tls(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Does the TLS handshake (at most [`tls::HANDSHAKE_TIMEOUT`]), then serves the connection.
+async fn tls_connection(
     shared: Arc<Shared>,
+    tls: Arc<tls::Tls>,
     stream: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => connection(shared, stream, peer, local, true, stopped).await,
+        // Plain HTTP on the TLS port, a client that does not trust the certificate, a scanner.
+        Ok(Err(e)) => info!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => info!(%peer, "TLS handshake not finished within {:?}", tls::HANDSHAKE_TIMEOUT),
+    }
+}
+
+/// Reloads the certificate at each SIGHUP (logging the outcome); without `[tls]` a SIGHUP
+/// is logged and otherwise ignored (it does not stop the gateway).
+fn reload_on_hangup(tls: Option<Arc<tls::Tls>>) -> io::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup = signal(SignalKind::hangup())?;
+        Ok(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let Some(tls) = tls.clone() else {
+                    info!("SIGHUP received: nothing to reload (no [tls])");
+                    continue;
+                };
+                match tokio::task::spawn_blocking(move || tls.reload()).await {
+                    Ok(Ok(())) => info!("SIGHUP received: TLS certificate reloaded"),
+                    Ok(Err(e)) => {
+                        tracing::error!("SIGHUP received: TLS certificate NOT reloaded, the old one stays: {e}")
+                    }
+                    Err(e) => tracing::error!("TLS reload task failed: {e}"),
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        Ok(tokio::spawn(async {}))
+    }
+}
+
+/// Serves one connection (plain, or TLS when `secure`); on shutdown finishes the request in
+/// flight and closes.
+async fn connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    secure: bool,
+    mut stopped: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(dispatch(shared, req, peer, local).await) }
+        async move { Ok::<_, Infallible>(dispatch(shared, req, peer, local, secure).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -306,11 +407,17 @@ async fn connection(
 }
 
 /// Picks the handler by path and method.
-async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr, local: SocketAddr) -> HttpResponse {
+async fn dispatch(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    secure: bool,
+) -> HttpResponse {
     let path = req.uri().path();
     if path == shared.config.sync_path {
         if req.method() == Method::POST {
-            return sync::handle(shared, req, peer, local).await;
+            return sync::handle(shared, req, peer, local, secure).await;
         }
         return http::method_not_allowed("POST");
     }
@@ -324,7 +431,7 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr,
         return link::handle(shared, req).await;
     }
     if path == "/console" || path.starts_with("/console/") {
-        return console::handle(shared, req, peer).await;
+        return console::handle(shared, req, peer, secure).await;
     }
     if path == "/healthz" {
         return match *req.method() {

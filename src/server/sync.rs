@@ -36,11 +36,12 @@ pub(super) async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
+    secure: bool,
 ) -> HttpResponse {
     let span = info_span!("sync", %peer, sid = Empty, user = Empty, device = Empty);
     async move {
         let started = Instant::now();
-        let (response, request_bytes) = exchange(&shared, req, local).await;
+        let (response, request_bytes) = exchange(&shared, req, local, secure).await;
         if response.status() == StatusCode::OK {
             shared.metrics.message(started.elapsed());
         }
@@ -58,7 +59,12 @@ pub(super) async fn handle(
 }
 
 /// The whole exchange; returns the response and the size of the request body.
-async fn exchange(shared: &Arc<Shared>, req: Request<Incoming>, local: SocketAddr) -> (HttpResponse, usize) {
+async fn exchange(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    local: SocketAddr,
+    secure: bool,
+) -> (HttpResponse, usize) {
     let (parts, body) = req.into_parts();
     let config = &shared.config;
     let body = match http::read_body(&parts.headers, body, config.max_body_bytes, BODY_TIMEOUT).await {
@@ -82,7 +88,7 @@ async fn exchange(shared: &Arc<Shared>, req: Request<Incoming>, local: SocketAdd
     let sid = http::query_param(parts.uri.query(), "sid");
     let base = match config.public_base() {
         Some(base) => base.to_string(),
-        None => http::base_from_host(&parts.headers, local),
+        None => http::base_from_host(&parts.headers, local, secure),
     };
     let user_agent = parts.headers.get(USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let request = RequestFacts { digest: BodyDigest::of(&body), encoding, base, user_agent, raw: body };

@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod certs;
 mod cli;
 mod conformance;
 mod console;
@@ -18,3 +19,4 @@ mod partial;
 mod props;
 mod regressions;
 mod server;
+mod tls;

@@ -45,7 +45,12 @@ const COOKIE_NAME: &str = "syncgate_console";
 const MAX_FORM: usize = 16 * 1024;
 
 /// Serves one console request.
-pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+pub(super) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    secure: bool,
+) -> HttpResponse {
     let token = match shared.config.api.token.clone() {
         Some(token) if shared.config.console.enabled => token,
         _ => {
@@ -91,7 +96,10 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: So
             }
             info!(%peer, "console: operator signed in");
             let mut r = redirect("/console/");
-            let cookie = format!("{COOKIE_NAME}={}; Path=/console; HttpOnly; SameSite=Strict", keys.cookie);
+            // Secure on the TLS listener (behind a TLS proxy the browser sees https too, but
+            // the gateway cannot tell: there the cookie goes without the flag).
+            let secure = if secure { "; Secure" } else { "" };
+            let cookie = format!("{COOKIE_NAME}={}; Path=/console; HttpOnly; SameSite=Strict{secure}", keys.cookie);
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(SET_COOKIE, v);
             }
