@@ -160,9 +160,9 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").expect("write");
-        let e = load(&dir.join("missing.pem"), &empty).err().expect("missing file");
+        let Err(e) = load(&dir.join("missing.pem"), &empty) else { panic!("a missing file must fail") };
         assert!(e.to_string().contains("missing.pem"), "{e}");
-        let e = load(&empty, &empty).err().expect("no certificate");
+        let Err(e) = load(&empty, &empty) else { panic!("no certificate must fail") };
         assert!(e.to_string().contains("no CERTIFICATE block"), "{e}");
         assert!(matches!(
             TlsConfig { cert: Some(empty.clone()), ..Default::default() }.parts(),
