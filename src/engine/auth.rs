@@ -12,6 +12,10 @@ use crate::engine::config::AuthConfig;
 use crate::proto::{Chal, Cred, Header, Meta, StatusCode};
 use crate::store::{DeviceRecord, Store, StoreError, User};
 
+/// The refusal reasons that are challenges, not failed logins.
+const NO_CREDENTIALS: &str = "no credentials";
+const FIRST_CONTACT: &str = "first contact: challenge with a nonce";
+
 /// The scheme a client authenticated with (the next challenge repeats it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scheme {
@@ -25,7 +29,15 @@ pub(crate) enum AuthOutcome {
     /// Authenticated for the whole session: answer 212 with this challenge for the next session.
     Accepted { user: User, chal: Chal },
     /// Refused: answer this status (401/407/...) with the challenge, and end the session.
-    Refused { code: StatusCode, chal: Option<Chal>, reason: String, user: Option<String> },
+    Refused {
+        code: StatusCode,
+        chal: Option<Chal>,
+        reason: String,
+        user: Option<String>,
+        /// Nothing was wrong but the device had no credentials to give yet (none sent, or MD5
+        /// before it knew a nonce): the challenge it retries with, not a failed login.
+        challenge: bool,
+    },
 }
 
 /// Failed attempts per user, for throttling (in memory: a restart forgives).
@@ -116,7 +128,9 @@ pub(crate) fn authenticate(
             Some(u) => Some(md5_chal(&issue_nonce(store, u, device_id)?)),
             None => Some(md5_chal(&fresh_nonce())),
         };
-        Ok(AuthOutcome::Refused { code, chal, reason, user: name.clone() })
+        // A challenge: the device had nothing to answer with yet (it retries with a credential).
+        let challenge = reason == NO_CREDENTIALS || reason == FIRST_CONTACT;
+        Ok(AuthOutcome::Refused { code, chal, reason, user: name.clone(), challenge })
     };
 
     let Some(cred) = cred else {
@@ -124,7 +138,7 @@ pub(crate) fn authenticate(
             Some(n) => store.user_by_name(n)?,
             None => None,
         };
-        return refuse(StatusCode::MissingCredentials, "no credentials".into(), user.as_ref());
+        return refuse(StatusCode::MissingCredentials, NO_CREDENTIALS.into(), user.as_ref());
     };
     let Some(name) = name.clone() else {
         return refuse(StatusCode::InvalidCredentials, "no user name (SyncHdr Source/LocName)".into(), None);
@@ -135,6 +149,7 @@ pub(crate) fn authenticate(
             chal: None,
             reason: format!("user {name:?} throttled after repeated failures"),
             user: Some(name),
+            challenge: false,
         });
     }
     let Some(user) = store.user_by_name(&name)? else {
@@ -156,11 +171,7 @@ pub(crate) fn authenticate(
             let nonce = device.as_ref().and_then(|d| d.nonce.clone());
             match nonce {
                 None if !cfg.accept_empty_nonce => {
-                    return refuse(
-                        StatusCode::InvalidCredentials,
-                        "first contact: challenge with a nonce".into(),
-                        Some(&user),
-                    );
+                    return refuse(StatusCode::InvalidCredentials, FIRST_CONTACT.into(), Some(&user));
                 }
                 nonce => {
                     let expected = md5_credential_from_secret(&user.secret, nonce.as_deref().unwrap_or(b""));
@@ -175,6 +186,7 @@ pub(crate) fn authenticate(
                 chal: Some(md5_chal(&issue_nonce(store, &user, device_id)?)),
                 reason: format!("unsupported authentication type {t:?}"),
                 user: Some(name),
+                challenge: false,
             });
         }
     };

@@ -190,17 +190,15 @@ fn refusal_text(key: &str, times: u32) -> String {
 impl Engine {
     /// Handles one incoming message of `session` and produces the reply.
     pub fn handle(&self, session: &mut Session, msg: Message, ctx: &Context) -> Reply {
-        let mut stats = std::mem::take(&mut session.stats);
+        let stats = &mut session.stats;
         stats.messages += 1;
         if stats.messages == 1 {
             stats.started = ctx.now;
         }
         stats.last = ctx.now;
-        stats.cred_sent = msg.header.cred.is_some();
         stats.count(&msg.body, Flow::FromClient, &session.datastores);
         let reply = self.handle_message(session, msg, ctx);
-        stats.count(&reply.message.body, Flow::ToClient, &session.datastores);
-        session.stats = stats;
+        session.stats.count(&reply.message.body, Flow::ToClient, &session.datastores);
         // Every status other than a success, for the session's summary line.
         for cmd in &reply.message.body {
             if let Command::Status(st) = cmd {
@@ -290,8 +288,13 @@ impl Engine {
                     s.user = Some(user);
                     r.header_status(&msg.header, StatusCode::AuthenticationAccepted, Some(chal));
                 }
-                Ok(AuthOutcome::Refused { code, chal, reason, user }) => {
-                    tracing::warn!(user = ?user, device = %msg.header.source.loc_uri, status = code.code(), %reason, "authentication refused");
+                Ok(AuthOutcome::Refused { code, chal, reason, user, challenge }) => {
+                    s.stats.challenged = challenge;
+                    if challenge {
+                        tracing::info!(user = ?user, device = %msg.header.source.loc_uri, status = code.code(), %reason, "credentials requested");
+                    } else {
+                        tracing::warn!(user = ?user, device = %msg.header.source.loc_uri, status = code.code(), %reason, "authentication refused");
+                    }
                     s.user_name = user;
                     r.header_status(&msg.header, code, chal);
                     return self.end(s, r, ctx.encoding);

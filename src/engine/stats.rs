@@ -35,10 +35,11 @@ pub enum Outcome {
     Ok,
     /// The session completed, but some commands were refused (a status of 300 or more).
     Refused,
-    /// The credentials were refused (SyncHdr 401 or 407 to a message that carried some).
+    /// The credentials were refused (wrong, unknown user, throttled: SyncHdr 401 or 407).
     AuthFailed,
-    /// The device sent no credentials and was asked for them (407 with a challenge): the
-    /// normal first round of MD5 authentication; the device starts again with credentials.
+    /// The device had no credential to give yet and was challenged (none sent: 407; MD5
+    /// before it knew a nonce: 401 with a nonce): the normal first round of a device's first
+    /// login; it starts again with credentials.
     Challenged,
     /// The whole message was refused (another SyncHdr error, e.g. 503 or 513).
     Failed,
@@ -92,8 +93,8 @@ pub struct SessionStats {
     pub last: i64,
     /// The status of an authentication failure (401/407).
     pub auth_status: Option<u16>,
-    /// The last message received carried credentials (SyncHdr Cred).
-    pub(crate) cred_sent: bool,
+    /// The authentication refusal was a challenge (no credential yet), not a failed login.
+    pub(crate) challenged: bool,
     /// A large object is in the middle of travelling, per flow (from client, to client).
     open_chunk: [bool; 2],
 }
@@ -170,11 +171,11 @@ impl SessionStats {
         let code_of = |key: &str| key.rsplit(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(0);
         let header: Vec<u16> = refusals.keys().filter(|k| k.starts_with("SyncHdr ")).map(|k| code_of(k)).collect();
         let outcome = if let Some(&code) = header.iter().find(|c| matches!(c, 401 | 407)) {
-            if self.cred_sent {
+            if self.challenged {
+                Outcome::Challenged
+            } else {
                 self.auth_status = Some(code);
                 Outcome::AuthFailed
-            } else {
-                Outcome::Challenged
             }
         } else if !header.is_empty() {
             Outcome::Failed
@@ -226,9 +227,13 @@ mod tests {
         assert_eq!(s.finish(&refusals(&["Add 415"]), false), Outcome::Refused);
         assert_eq!(s.finish(&refusals(&["SyncHdr 503"]), false), Outcome::Failed);
         assert_eq!(s.finish(&refusals(&[]), true), Outcome::Suspended);
-        assert_eq!(s.finish(&refusals(&["SyncHdr 407"]), false), Outcome::Challenged, "no credentials sent");
+        assert_eq!(s.finish(&refusals(&["SyncHdr 401"]), false), Outcome::AuthFailed);
+        assert_eq!(s.auth_status, Some(401));
+        s.auth_status = None;
+        s.challenged = true;
+        assert_eq!(s.finish(&refusals(&["SyncHdr 407"]), false), Outcome::Challenged, "no credentials yet");
         assert_eq!(s.auth_status, None);
-        s.cred_sent = true;
+        s.challenged = false;
         assert_eq!(s.finish(&refusals(&["SyncHdr 401"]), false), Outcome::AuthFailed);
         assert_eq!(s.auth_status, Some(401));
     }

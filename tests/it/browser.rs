@@ -175,7 +175,10 @@ impl Browser {
             return String::new();
         };
         let id = v["value"][ELEMENT].as_str().unwrap_or_default().to_string();
-        self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap_or_default().to_string()
+        // A page still loading after a click can make the element stale between the two
+        // commands: that reads as no text (wait_text asks again).
+        let path = format!("/session/{}/element/{id}/text", self.session);
+        self.call("GET", &path, None).map(|v| v["value"].as_str().unwrap_or_default().to_string()).unwrap_or_default()
     }
 
     /// The text of `css` once it satisfies `ok` (a page after a click may still be loading),

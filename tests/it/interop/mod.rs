@@ -23,6 +23,7 @@ mod conflicts;
 mod crash;
 mod gateway;
 mod harness;
+mod https;
 mod items;
 mod large_objects;
 mod memory;
