@@ -250,6 +250,7 @@ fn the_systemd_unit_runs_the_checked_configuration_hardened() {
     let keys: Vec<(&str, &str)> =
         unit.lines().filter(|l| !l.starts_with('#') && l.contains('=')).filter_map(|l| l.split_once('=')).collect();
     let value = |k: &str| keys.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+    assert_eq!(value("ExecReload"), Some("/bin/kill -HUP $MAINPID"), "reload = SIGHUP = new TLS certificate");
     for (k, v) in [
         ("DynamicUser", "yes"),
         ("NoNewPrivileges", "yes"),
