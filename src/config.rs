@@ -451,6 +451,39 @@ mod tests {
         assert!(err.starts_with("/nonexistent/syncgate.toml: "), "{err}");
     }
 
+    /// The example's commented-out `[tls]` block, uncommented, parses too; its metrics and
+    /// console blocks are read as written.
+    #[test]
+    fn example_file_tls_metrics_and_console_blocks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config/example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut in_tls = false;
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                if l == "# [tls]" {
+                    in_tls = true;
+                } else if !l.starts_with("# ") {
+                    in_tls = false;
+                }
+                if in_tls {
+                    format!("{}\n", &l[2..])
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let config = Config::parse(&uncommented).unwrap();
+        assert_eq!(config.tls.listen.map(|a| a.to_string()).as_deref(), Some("0.0.0.0:8443"));
+        assert!(config.tls.enabled() && config.tls.parts().is_ok());
+        assert_eq!(config.metrics.listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(
+            config.console,
+            ConsoleConfig { enabled: true, history: 1000, dump_messages: 100, dump_bytes: 65536 }
+        );
+        assert!(!Config::parse(&text).unwrap().tls.enabled(), "commented out as shipped");
+    }
+
     /// The annotated example lists every key, with values other than the defaults where that
     /// proves the key is read.
     #[test]
