@@ -222,11 +222,19 @@ impl Config {
         if self.imap.enabled && self.imap.master_password.starts_with("change-me") {
             w.push("[imap] master_password is a placeholder".into());
         }
-        if !self.listen.ip().is_loopback() && self.public_url.as_deref().is_none_or(|u| u.starts_with("http://")) {
-            w.push(format!(
-                "listening on {} without TLS: put a TLS-terminating proxy in front (devices send credentials)",
-                self.listen
-            ));
+        let behind_https_proxy = self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
+        if !self.listen.ip().is_loopback() && !behind_https_proxy {
+            if self.tls.enabled() {
+                w.push(format!(
+                    "the plain HTTP listener {} is reachable besides [tls]: bind it to loopback (for a local proxy) or a private network (devices send credentials)",
+                    self.listen
+                ));
+            } else {
+                w.push(format!(
+                    "listening on {} without TLS: configure [tls] or put a TLS-terminating proxy in front (devices send credentials)",
+                    self.listen
+                ));
+            }
         }
         if self.metrics.listen.is_some_and(|a| !a.ip().is_loopback()) {
             w.push("[metrics] listen is not on loopback: /metrics has no authentication".into());
@@ -449,6 +457,29 @@ mod tests {
     fn load_names_the_file() {
         let err = Config::load(Path::new("/nonexistent/syncgate.toml")).unwrap_err().to_string();
         assert!(err.starts_with("/nonexistent/syncgate.toml: "), "{err}");
+    }
+
+    #[test]
+    fn warnings_about_plain_http_know_about_tls() {
+        let public = Config::parse("listen = \"0.0.0.0:8080\"\n").unwrap();
+        assert!(
+            public.warnings().iter().any(|w| w.contains("without TLS: configure [tls]")),
+            "{:?}",
+            public.warnings()
+        );
+        let both = Config::parse(
+            "listen = \"0.0.0.0:8080\"\n[tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert!(both.warnings().iter().any(|w| w.contains("reachable besides [tls]")), "{:?}", both.warnings());
+        let local = Config::parse("listen = \"127.0.0.1:8080\"\n[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
+        let w = local.warnings();
+        assert!(
+            w.contains(&"[metrics] listen is not on loopback: /metrics has no authentication".to_string()),
+            "{w:?}"
+        );
+        assert!(!w.iter().any(|w| w.contains("TLS")), "a loopback listener needs no TLS: {w:?}");
+        assert!(Config::parse("[tls]\ncert = \"c.pem\"\n").is_err(), "cert without listen and key");
     }
 
     /// The example's commented-out `[tls]` block, uncommented, parses too; its metrics and

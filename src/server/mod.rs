@@ -3,8 +3,11 @@
 //! Routes: `POST {sync_path}` is the SyncML endpoint (`sync.rs`, sessions in `sessions.rs`,
 //! one session at a time per user in `user_locks.rs`), `/api/v1/…` the service API (`api.rs`),
 //! `GET /notify` the long-poll notification channel (`push/longpoll.rs`), `GET /link/…` whole
-//! objects behind the links of partial sync (`link.rs`), `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). Every connection
-//! runs on its own task; the engine runs on blocking threads. Shutdown first drains
+//! objects behind the links of partial sync (`link.rs`), `/console/…` the operator console
+//! (`console/`), `GET /healthz` answers `ok`, anything else 404 (405 for a wrong method). The
+//! same routes are served over HTTPS on `[tls] listen` (`tls.rs`, certificate reloaded on
+//! SIGHUP); `GET /metrics` is served on its own listener, `[metrics] listen` (`metrics.rs`).
+//! Every connection runs on its own task; the engine runs on blocking threads. Shutdown first drains
 //! (`drain.rs`: sessions mid-sync get a server Alert 224 and are saved for a resume, new ones
 //! 503, until requests stop for a second), then stops accepting, lets requests in flight finish
 //! for up to [`SHUTDOWN_GRACE`], and returns.
