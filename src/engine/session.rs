@@ -159,6 +159,11 @@ impl Session {
         &self.quirks
     }
 
+    /// The configured names of the datastores the session syncs (known after its alerts).
+    pub fn datastore_names(&self) -> Vec<&str> {
+        self.datastores.iter().map(|d| d.name.as_str()).collect()
+    }
+
     /// What the session did so far; [`SessionStats::outcome`] is set once it ended.
     pub fn stats(&self) -> &SessionStats {
         &self.stats
@@ -218,13 +223,21 @@ impl Engine {
             let user = session.user();
             let device = session.device.as_deref().unwrap_or("?");
             let mode = session.stats.mode();
-            if refused.is_empty() {
-                tracing::info!(user, device, ?datastores, mode, outcome, "session ended: ok");
-            } else if outcome == "challenged" {
-                // The normal first round of MD5 authentication: the device comes back with credentials.
-                tracing::info!(user, device, outcome, refused = %refused.join(", "), "session ended: credentials requested");
-            } else {
-                tracing::warn!(user, device, ?datastores, mode, outcome, refused = %refused.join(", "), "session ended with refusals");
+            match outcome {
+                // A slow sync's "Alert 508" is no refusal: listed, at INFO.
+                "ok" if refused.is_empty() => {
+                    tracing::info!(user, device, ?datastores, mode, outcome, "session ended: ok")
+                }
+                "ok" => {
+                    tracing::info!(user, device, ?datastores, mode, outcome, statuses = %refused.join(", "), "session ended: ok")
+                }
+                // The normal first round of a first login: the device comes back with credentials.
+                "challenged" => {
+                    tracing::info!(user, device, outcome, refused = %refused.join(", "), "session ended: credentials requested")
+                }
+                _ => {
+                    tracing::warn!(user, device, ?datastores, mode, outcome, refused = %refused.join(", "), "session ended with refusals")
+                }
             }
         }
         if reply.finished {

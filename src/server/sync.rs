@@ -38,7 +38,7 @@ pub(super) async fn handle(
     local: SocketAddr,
     secure: bool,
 ) -> HttpResponse {
-    let span = info_span!("sync", %peer, sid = Empty, user = Empty, device = Empty);
+    let span = info_span!("sync", %peer, sid = Empty, user = Empty, device = Empty, datastores = Empty);
     async move {
         let started = Instant::now();
         let (response, request_bytes) = exchange(&shared, req, local, secure).await;
@@ -169,7 +169,7 @@ async fn run_in_session(shared: &Arc<Shared>, sid: Option<&str>, msg: Message, r
         guard = routed.state.clone().lock_owned().await;
     }
     Span::current().record("sid", routed.token.short());
-    let known = record_session(&guard, (false, false));
+    let known = record_session(&guard, (false, false, false));
     call_engine(shared, routed, guard, msg, request, known).await
 }
 
@@ -180,7 +180,7 @@ async fn call_engine(
     mut guard: OwnedMutexGuard<SessionState>,
     msg: Message,
     request: RequestFacts,
-    known: (bool, bool),
+    known: (bool, bool, bool),
 ) -> HttpResponse {
     let msg_id = msg.header.msg_id;
     if let Err(busy) = hold_user_lease(shared, &routed, &mut guard).await {
@@ -278,9 +278,9 @@ async fn hold_user_lease(
     Ok(())
 }
 
-/// Puts user and device into the request's span, those not recorded yet (`recorded`); returns
-/// which are recorded now.
-fn record_session(state: &SessionState, recorded: (bool, bool)) -> (bool, bool) {
+/// Puts user, device and the session's datastores into the request's span, those not
+/// recorded yet (`recorded`); returns which are recorded now.
+fn record_session(state: &SessionState, recorded: (bool, bool, bool)) -> (bool, bool, bool) {
     let span = Span::current();
     let (user, device) = (state.session.user(), state.session.device());
     if let (Some(user), false) = (user, recorded.0) {
@@ -289,7 +289,11 @@ fn record_session(state: &SessionState, recorded: (bool, bool)) -> (bool, bool) 
     if let (Some(device), false) = (device, recorded.1) {
         span.record("device", device);
     }
-    (recorded.0 || user.is_some(), recorded.1 || device.is_some())
+    let datastores = state.session.datastore_names();
+    if !datastores.is_empty() && !recorded.2 {
+        span.record("datastores", datastores.join(",").as_str());
+    }
+    (recorded.0 || user.is_some(), recorded.1 || device.is_some(), recorded.2 || !datastores.is_empty())
 }
 
 fn refused(refusal: Refusal, sync_path: &str) -> HttpResponse {

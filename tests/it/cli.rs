@@ -208,7 +208,10 @@ fn check_config_accepts_the_example_warns_and_refuses_bad_files() {
 #[test]
 fn json_logs_are_one_object_per_line_with_the_request_context() {
     let dir = super::server::TempDir::new();
-    let s = super::server::Server::start(&dir.path().join("data"), &["--log-format", "json"]);
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8");
+    assert!(syncgate(&["user", "add", "alice", "--password", "pw", "--data-dir", data_arg], b"").status.success());
+    let s = super::server::Server::start(&data, &["--log-format", "json"]);
     let r = s.request("POST", "/sync", &["Content-Type: application/vnd.syncml+xml"], b"<SyncML><not-closed>");
     assert_eq!(r.status, 400);
     // A device with a wrong password: the session's summary says what was refused.
@@ -222,6 +225,19 @@ fn json_logs_are_one_object_per_line_with_the_request_context() {
         b"",
     );
     assert!(!out.status.success());
+    // A device that syncs: its session's lines carry the datastore once it is known.
+    let phone = dir.path().join("phone-8");
+    std::fs::create_dir_all(phone.join("data/contacts")).expect("data");
+    std::fs::write(phone.join("data/contacts/1.vcf"), "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nN:A;;;;\r\nEND:VCARD\r\n")
+        .expect("item");
+    let out = syncgate(
+        &["client", "--url", &url, "--user", "alice", "--password", "pw", "--device", "phone-8", "--state"]
+            .into_iter()
+            .chain([phone.to_str().expect("utf-8"), "sync", "contacts"])
+            .collect::<Vec<_>>(),
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (code, logs) = s.stop_and_logs();
     assert_eq!(code, Some(0));
     let lines: Vec<serde_json::Value> =
@@ -241,6 +257,14 @@ fn json_logs_are_one_object_per_line_with_the_request_context() {
     assert_eq!(summary["outcome"], "auth_failed", "{summary}");
     assert_eq!(summary["user"], "nobody", "{summary}");
     assert!(summary["span"]["sid"].as_str().is_some_and(|s| s.len() == 8), "the session id: {summary}");
+    let ok = lines
+        .iter()
+        .find(|v| v["message"] == "session ended: ok" && v["device"] == "phone-8")
+        .unwrap_or_else(|| panic!("no summary line for phone-8: {logs}"));
+    assert_eq!((ok["mode"].as_str(), ok["outcome"].as_str()), (Some("slow"), Some("ok")), "{ok}");
+    assert_eq!(ok["span"]["datastores"], "contacts", "{ok}");
+    assert_eq!(ok["span"]["user"], "alice", "{ok}");
+    assert!(ok["span"]["sid"].is_string(), "{ok}");
 }
 
 #[test]
