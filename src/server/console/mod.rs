@@ -221,7 +221,8 @@ fn route(
             Ok(redirect(&format!("{}?note=Alert+{sent}+will+go+out+now", device_url(name, id))))
         }
         (&Method::POST, ["users", name, "devices", id, "dump"]) => {
-            user(name)?;
+            let u = user(name)?;
+            store.device(u.id, id)?.ok_or_else(|| ConsoleError::NotFound(format!("device {id} of {name}")))?;
             let note = if field(form, "clear") == Some("1") {
                 shared.dumps.clear(name, id);
                 "Wire+dump+cleared"
