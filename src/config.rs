@@ -236,6 +236,15 @@ impl Config {
                 ));
             }
         }
+        if self.imap.enabled && self.imap.tls == crate::store::imap::config::ImapTls::None {
+            let host = self.imap.address.rsplit_once(':').map_or(self.imap.address.as_str(), |(h, _)| h);
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") {
+                w.push(format!(
+                    "[imap] {} is reached without TLS: set tls = \"starttls\" or \"imaps\" unless the network is trusted",
+                    self.imap.address
+                ));
+            }
+        }
         if self.metrics.listen.is_some_and(|a| !a.ip().is_loopback()) {
             w.push("[metrics] listen is not on loopback: /metrics has no authentication".into());
         }
@@ -480,6 +489,12 @@ mod tests {
         );
         assert!(!w.iter().any(|w| w.contains("TLS")), "a loopback listener needs no TLS: {w:?}");
         assert!(Config::parse("[tls]\ncert = \"c.pem\"\n").is_err(), "cert without listen and key");
+        let imap = "[imap]\nenabled = true\naddress = \"imap.example.com:143\"\nmaster_user = \"m\"\nmaster_password = \"p\"\n";
+        let remote = Config::parse(imap).unwrap();
+        assert!(remote.warnings().iter().any(|w| w.contains("without TLS: set tls")), "{:?}", remote.warnings());
+        let missing_ca = format!("{imap}tls = \"imaps\"\nca_file = \"/nonexistent/ca.pem\"\n");
+        let e = Config::parse(&missing_ca).expect_err("an unreadable CA file is refused at start");
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     }
 
     /// The example's commented-out `[tls]` block, uncommented, parses too; its metrics and

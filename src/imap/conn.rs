@@ -8,6 +8,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::imap::parse::{self, fetch_item, Code, Part, Tok};
+use crate::imap::tls::{Security, Stream};
 use crate::imap::{utf7, FlagMode, ImapError, MailboxInfo, MailboxStatus, MessageMeta, Selected};
 
 /// The longest line of a response (literals aside).
@@ -35,8 +36,8 @@ struct Answer {
 /// A logged-in (or about to be) connection.
 #[derive(Debug)]
 pub struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Reads through the buffer; writes go to the stream itself (`send`).
+    reader: BufReader<Stream>,
     tag: u32,
     /// The capabilities, upper-case.
     caps: Vec<String>,
@@ -53,26 +54,58 @@ fn io(e: std::io::Error) -> ImapError {
 }
 
 impl Connection {
-    /// Connects and reads the greeting and the capabilities.
+    /// Connects (plain IMAP) and reads the greeting and the capabilities.
     pub fn connect(addr: &str, timeout: Duration) -> Result<Connection, ImapError> {
+        Connection::connect_with(addr, timeout, &Security::Plain)
+    }
+
+    /// Connects plain, over TLS (IMAPS) or plain then STARTTLS, and reads the greeting and the
+    /// capabilities (again after STARTTLS, as RFC 3501 asks).
+    pub fn connect_with(addr: &str, timeout: Duration, security: &Security) -> Result<Connection, ImapError> {
         let sock = addr
             .to_socket_addrs()
             .map_err(io)?
             .next()
             .ok_or_else(|| ImapError::Io(format!("no address for {addr}")))?;
-        let stream = TcpStream::connect_timeout(&sock, timeout).map_err(io)?;
-        stream.set_read_timeout(Some(timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(timeout)).map_err(io)?;
-        let writer = stream.try_clone().map_err(io)?;
-        let mut c = Connection {
+        let tcp = TcpStream::connect_timeout(&sock, timeout).map_err(io)?;
+        tcp.set_read_timeout(Some(timeout)).map_err(io)?;
+        tcp.set_write_timeout(Some(timeout)).map_err(io)?;
+        let stream = match security {
+            Security::Imaps(tls) => tls.wrap(tcp)?,
+            Security::Plain | Security::StartTls(_) => Stream::Plain(tcp),
+        };
+        let mut c = Connection::greeted(stream)?;
+        if let Security::StartTls(tls) = security {
+            if !c.has("STARTTLS") {
+                return Err(ImapError::Protocol("the server does not offer STARTTLS".into()));
+            }
+            c.command(&[Arg::Raw("STARTTLS")])?;
+            if !c.reader.buffer().is_empty() {
+                return Err(ImapError::Protocol("data after the STARTTLS answer (injection?)".into()));
+            }
+            let Stream::Plain(tcp) = c.reader.into_inner() else {
+                return Err(ImapError::Protocol("STARTTLS on a TLS connection".into()));
+            };
+            c = Connection::new(tls.wrap(tcp)?);
+            c.capability()?;
+        }
+        Ok(c)
+    }
+
+    fn new(stream: Stream) -> Connection {
+        Connection {
             reader: BufReader::new(stream),
-            writer,
             tag: 0,
             caps: Vec::new(),
             condstore: false,
             qresync: false,
             selected: None,
-        };
+        }
+    }
+
+    /// Reads the greeting and the capabilities.
+    fn greeted(stream: Stream) -> Result<Connection, ImapError> {
+        let mut c = Connection::new(stream);
         let greeting = c.read_response()?;
         let text = parse::text_after(&greeting, 1);
         match parse::tokens(&greeting)?.get(1).and_then(Tok::atom).map(str::to_ascii_uppercase).as_deref() {
@@ -85,6 +118,18 @@ impl Connection {
             _ => c.capability()?,
         }
         Ok(c)
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.reader.get_ref().is_tls()
+    }
+
+    /// Writes bytes of a command to the server.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes).map_err(io)?;
+        stream.flush().map_err(io)
     }
 
     /// LOGIN (quoted strings, literals for names or passwords that need them); then the
@@ -333,7 +378,7 @@ impl Connection {
     /// before returning, so the connection is ready for the next command.
     pub fn idle(&mut self, max: Duration) -> Result<bool, ImapError> {
         let tag = self.next_tag();
-        self.writer.write_all(format!("{tag} IDLE\r\n").as_bytes()).map_err(io)?;
+        self.send(format!("{tag} IDLE\r\n").as_bytes())?;
         let mut changed = false;
         loop {
             let r = self.read_response()?;
@@ -357,7 +402,7 @@ impl Connection {
             let r = self.read_response()?;
             changed = self.untagged_change(&r)?;
         }
-        self.writer.write_all(b"DONE\r\n").map_err(io)?;
+        self.send(b"DONE\r\n")?;
         loop {
             let r = self.read_response()?;
             if let Some(done) = tagged(&r, &tag) {
@@ -407,10 +452,10 @@ impl Connection {
         if !self.reader.buffer().is_empty() {
             return Ok(true);
         }
-        let normal = self.reader.get_ref().read_timeout().map_err(io)?;
-        self.reader.get_ref().set_read_timeout(Some(max.max(Duration::from_millis(1)))).map_err(io)?;
+        let normal = self.reader.get_ref().tcp().read_timeout().map_err(io)?;
+        self.reader.get_ref().tcp().set_read_timeout(Some(max.max(Duration::from_millis(1)))).map_err(io)?;
         let waited = self.reader.fill_buf().map(|_| ());
-        self.reader.get_ref().set_read_timeout(normal).map_err(io)?;
+        self.reader.get_ref().tcp().set_read_timeout(normal).map_err(io)?;
         match waited {
             // (End of stream too: the next read says BYE.)
             Ok(()) => Ok(true),
@@ -441,7 +486,7 @@ impl Connection {
             }
         }
         line.extend_from_slice(b"\r\n");
-        self.writer.write_all(&line).map_err(io)?;
+        self.send(&line)?;
         let logout = matches!(args.first(), Some(Arg::Raw("LOGOUT")));
         let mut untagged = Vec::new();
         loop {
@@ -474,7 +519,7 @@ impl Connection {
             return Ok(());
         }
         line.extend_from_slice(format!("{{{}}}\r\n", bytes.len()).as_bytes());
-        self.writer.write_all(line).map_err(io)?;
+        self.send(line)?;
         line.clear();
         let r = self.read_response()?;
         match r.first() {

@@ -10,9 +10,11 @@
 
 mod conn;
 pub mod parse;
+pub mod tls;
 pub mod utf7;
 
 pub use conn::Connection;
+pub use tls::{Security, TlsClient};
 
 /// Why an IMAP exchange failed.
 #[derive(Debug, thiserror::Error)]

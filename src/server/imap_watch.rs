@@ -74,7 +74,8 @@ fn watch(cfg: &ImapConfig, store: &dyn Store, user: &User, stop: &AtomicBool) {
     let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
     while !stop.load(Ordering::Relaxed) {
         let connected = (|| {
-            let mut c = Connection::connect(&cfg.address, timeout)?;
+            let security = cfg.security().map_err(crate::imap::ImapError::Io)?;
+            let mut c = Connection::connect_with(&cfg.address, timeout, &security)?;
             let (name, password) = cfg.credentials(&user.name)?;
             c.login(&name, &password)?;
             c.select("INBOX")?;

@@ -20,6 +20,8 @@ pub(crate) const MASTER_PASSWORD: &str = "masterpw";
 
 pub(crate) struct Dovecot {
     pub(crate) port: u16,
+    /// The IMAPS port, when started with a certificate ([`Dovecot::start_tls`]).
+    pub(crate) tls_port: Option<u16>,
     dir: TempDir,
     child: Option<Child>,
 }
@@ -31,9 +33,21 @@ fn id(flag: &str) -> String {
 
 impl Dovecot {
     pub(crate) fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, None)
+    }
+
+    /// With TLS: STARTTLS on the IMAP port and IMAPS on `tls_port`, with this certificate chain
+    /// and key (PEM files).
+    pub(crate) fn start_tls(users: &[(&str, &str)], cert: &Path, key: &Path) -> Dovecot {
+        Dovecot::start_with(users, Some((cert, key)))
+    }
+
+    fn start_with(users: &[(&str, &str)], tls: Option<(&Path, &Path)>) -> Dovecot {
         assert!(Path::new(DOVECOT).exists(), "{DOVECOT} is missing: install dovecot-imapd (scripts/test does)");
         let dir = TempDir::new();
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let free = || TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = free();
+        let tls_port = tls.map(|_| free());
         let p = dir.path();
         for d in ["run", "state", "mail", "home"] {
             std::fs::create_dir_all(p.join(d)).expect("mkdir");
@@ -55,9 +69,17 @@ impl Dovecot {
                 std::os::unix::fs::chown(p.join(d), Some(uid), Some(gid)).expect("chown");
             }
         }
+        let ssl = match (tls, tls_port) {
+            (Some((cert, key)), Some(tls_port)) => format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}\nservice imap-login {{\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n",
+                cert.display(),
+                key.display()
+            ),
+            _ => "ssl = no\n".to_string(),
+        };
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             ssl = no\nshutdown_clients = yes\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\nauth_master_user_separator = *\n\
+             {ssl}shutdown_clients = yes\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\nauth_master_user_separator = *\n\
              default_internal_user = {internal}\ndefault_internal_group = {internal}\ndefault_login_user = {login}\n\
              first_valid_uid = 1\nmail_location = maildir:{d}/mail/%u\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n\
@@ -67,7 +89,7 @@ impl Dovecot {
             d = p.display()
         );
         std::fs::write(p.join("dovecot.conf"), conf).expect("config");
-        let mut d = Dovecot { port, dir, child: None };
+        let mut d = Dovecot { port, tls_port, dir, child: None };
         d.launch();
         d
     }

@@ -134,3 +134,57 @@ fn a_server_that_never_answers_times_out() {
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     drop(silent);
 }
+
+/// TLS to the IMAP server: IMAPS and STARTTLS against Dovecot with a certificate of a test CA;
+/// byte-exact APPEND/FETCH over TLS (literals across records) and IDLE seeing a delivery; a
+/// client that trusts another CA, or expects another name, is refused; STARTTLS where the
+/// server offers none is refused rather than sent in clear.
+#[test]
+fn imaps_and_starttls_against_dovecot_verify_the_certificate() {
+    use syncgate::imap::{Security, TlsClient};
+
+    use super::certs::{Ca, Key};
+
+    let dir = super::server::TempDir::new();
+    let ca = Ca::new(dir.path(), "imap-ca");
+    let (cert, key) = ca.issue("dovecot", Key::EcSec1);
+    let d = Dovecot::start_tls(&[("alice", "pw")], &cert, &key);
+    let trusted = TlsClient::new(&ca.pem, "localhost").expect("the test CA");
+    let t = Duration::from_secs(5);
+    let imaps = format!("127.0.0.1:{}", d.tls_port.expect("an IMAPS port"));
+    let plain = format!("127.0.0.1:{}", d.port);
+
+    let mut c = Connection::connect_with(&imaps, t, &Security::Imaps(trusted.clone())).expect("IMAPS");
+    assert!(c.is_tls());
+    c.login("alice", "pw").expect("login over IMAPS");
+    let body: Vec<u8> =
+        b"Subject: tls\r\n\r\n".iter().copied().chain((0..60_000).map(|i| (i % 251) as u8 | 0x20)).collect();
+    let uid = c.append("INBOX", &[], &body).expect("append").expect("APPENDUID");
+    c.select("INBOX").expect("select");
+    let fetched = c.fetch_bodies(&[uid]).expect("fetch");
+    assert_eq!(fetched.first().map(|(_, b)| b.as_slice()), Some(body.as_slice()), "byte-exact over TLS");
+
+    let mut s = Connection::connect_with(&plain, t, &Security::StartTls(trusted.clone())).expect("STARTTLS");
+    assert!(s.is_tls());
+    s.login("alice", "pw").expect("login after STARTTLS");
+    s.select("INBOX").expect("select");
+    let waiter = std::thread::spawn(move || s.idle(Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(300));
+    c.append("INBOX", &[], b"Subject: wake\r\n\r\nup\r\n").expect("append");
+    let woke = waiter.join().expect("idle thread");
+    assert!(matches!(woke, Ok(true)), "IDLE over TLS sees the delivery: {woke:?}");
+
+    let other = Ca::new(dir.path(), "other-ca");
+    let untrusted = TlsClient::new(&other.pem, "localhost").expect("another CA");
+    let e = Connection::connect_with(&imaps, t, &Security::Imaps(untrusted.clone())).expect_err("untrusted");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let wrong_name = TlsClient::new(&ca.pem, "imap.example.com").expect("CA");
+    let e = Connection::connect_with(&imaps, t, &Security::Imaps(wrong_name)).expect_err("another name");
+    assert!(e.to_string().contains("certificate"), "{e}");
+
+    // A server without STARTTLS: refused, nothing sent in clear.
+    let clear = Dovecot::start(&[("alice", "pw")]);
+    let e = Connection::connect_with(&format!("127.0.0.1:{}", clear.port), t, &Security::StartTls(trusted))
+        .expect_err("no STARTTLS offered");
+    assert!(e.to_string().contains("does not offer STARTTLS"), "{e}");
+}

@@ -300,27 +300,54 @@ impl syncgate::store::imap::checks::MailServer for DovecotServer {
     }
 }
 
-#[test]
-fn the_imap_store_checks_against_dovecot() {
+/// Every IMAP store check against `dovecot` with `config` (address and TLS filled in by the caller).
+fn run_checks(dovecot: Dovecot, config: syncgate::store::imap::config::ImapConfig) {
     use std::sync::Arc;
-    use syncgate::store::imap::config::ImapConfig;
     use syncgate::store::imap::pool::ImapMailer;
     use syncgate::store::imap::ImapStore;
-    let dovecot = Dovecot::start(&[("alice", "pw")]);
     let port = dovecot.port;
     let server = DovecotServer(std::sync::Mutex::new(dovecot), port);
-    let config = ImapConfig {
+    let config = syncgate::store::imap::config::ImapConfig {
         enabled: true,
-        address: format!("127.0.0.1:{port}"),
         master_user: "syncgate-master".into(),
         master_password: "masterpw".into(),
         timeout_secs: 3,
-        ..ImapConfig::default()
+        ..config
     };
     for (i, (name, check)) in syncgate::store::imap::checks::all().into_iter().enumerate() {
         let local = Arc::new(syncgate::store::memory::MemoryStore::new());
         let store = ImapStore::new(local, Arc::new(ImapMailer::new(config.clone())), "messages");
         check(&store, &server, &format!("check{i}"));
-        eprintln!("imap check {name} against Dovecot: ok");
+        eprintln!("imap check {name} against Dovecot ({:?}): ok", config.tls);
+    }
+}
+
+#[test]
+fn the_imap_store_checks_against_dovecot() {
+    use syncgate::store::imap::config::ImapConfig;
+    let dovecot = Dovecot::start(&[("alice", "pw")]);
+    let address = format!("127.0.0.1:{}", dovecot.port);
+    run_checks(dovecot, ImapConfig { address, ..ImapConfig::default() });
+}
+
+/// The same checks with the gateway's connections secured by STARTTLS and IMAPS ([imap] tls,
+/// ca_file, server_name), Dovecot stopped and restarted in the middle as before.
+#[test]
+fn the_imap_store_checks_against_dovecot_over_tls() {
+    use syncgate::store::imap::config::{ImapConfig, ImapTls};
+    let dir = super::server::TempDir::new();
+    let ca = super::certs::Ca::new(dir.path(), "imap-store-ca");
+    let (cert, key) = ca.issue("dovecot", super::certs::Key::RsaPkcs8);
+    for tls in [ImapTls::Starttls, ImapTls::Imaps] {
+        let dovecot = Dovecot::start_tls(&[("alice", "pw")], &cert, &key);
+        let port = if tls == ImapTls::Imaps { dovecot.tls_port.expect("IMAPS port") } else { dovecot.port };
+        let config = ImapConfig {
+            address: format!("127.0.0.1:{port}"),
+            tls,
+            ca_file: Some(ca.pem.clone()),
+            server_name: Some("localhost".into()),
+            ..ImapConfig::default()
+        };
+        run_checks(dovecot, config);
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::imap::ImapError;
+use crate::imap::{ImapError, Security, TlsClient};
 
 /// How the gateway logs in for a user.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -23,14 +23,34 @@ pub enum Login {
     Users,
 }
 
+/// How the connection to the IMAP server is secured.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapTls {
+    /// Plain IMAP: loopback or a trusted network only.
+    #[default]
+    None,
+    /// TLS from the first byte (IMAPS, usually port 993).
+    Imaps,
+    /// Plain greeting, then STARTTLS (usually port 143); a server without it is refused.
+    Starttls,
+}
+
 /// `[imap]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ImapConfig {
     /// Keep the messages datastore in this IMAP server (otherwise in the local database).
     pub enabled: bool,
-    /// `host:port` of the server (plain IMAP; put it on a trusted network or loopback).
+    /// `host:port` of the server.
     pub address: String,
+    /// `none` (plain: loopback or a trusted network), `imaps` or `starttls`.
+    pub tls: ImapTls,
+    /// PEM file of the CAs trusted for the server's certificate (default: the system's,
+    /// /etc/ssl/certs/ca-certificates.crt).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry (default: the host of `address`).
+    pub server_name: Option<String>,
     /// The datastore kept in IMAP.
     pub datastore: String,
     pub login: Login,
@@ -61,6 +81,9 @@ impl Default for ImapConfig {
         ImapConfig {
             enabled: false,
             address: "127.0.0.1:143".into(),
+            tls: ImapTls::None,
+            ca_file: None,
+            server_name: None,
             datastore: "messages".into(),
             login: Login::Master,
             master_user: String::new(),
@@ -89,7 +112,25 @@ impl ImapConfig {
         if self.login == Login::Master && (self.master_user.is_empty() || self.master_password.is_empty()) {
             return Err("[imap] login = \"master\" needs master_user and master_password".into());
         }
-        Ok(())
+        self.security().map(|_| ())
+    }
+
+    /// How connections are secured, with the trusted CAs loaded (an error names the file).
+    pub fn security(&self) -> Result<Security, String> {
+        if self.tls == ImapTls::None {
+            return Ok(Security::Plain);
+        }
+        let ca = self.ca_file.clone().unwrap_or_else(|| crate::imap::tls::SYSTEM_CA_BUNDLE.into());
+        let host = match self.address.rsplit_once(':') {
+            Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
+            None => self.address.as_str(),
+        };
+        let client =
+            TlsClient::new(&ca, self.server_name.as_deref().unwrap_or(host)).map_err(|e| format!("[imap] {e}"))?;
+        Ok(match self.tls {
+            ImapTls::Imaps => Security::Imaps(client),
+            _ => Security::StartTls(client),
+        })
     }
 
     /// The login name and password for `user`.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::imap::{Connection, FlagMode, ImapError, MailboxInfo, MessageMeta, Selected};
+use crate::imap::{Connection, FlagMode, ImapError, MailboxInfo, MessageMeta, Security, Selected};
 use crate::store::imap::config::ImapConfig;
 use crate::store::imap::mail::{MailSession, Mailer};
 
@@ -14,12 +14,15 @@ use crate::store::imap::mail::{MailSession, Mailer};
 #[derive(Debug)]
 pub struct ImapMailer {
     config: ImapConfig,
+    /// Plain or TLS, as `[imap] tls` says (an unusable CA file fails every connection).
+    security: Result<Security, String>,
     idle: Mutex<HashMap<String, Vec<(Instant, Connection)>>>,
 }
 
 impl ImapMailer {
     pub fn new(config: ImapConfig) -> ImapMailer {
-        ImapMailer { config, idle: Mutex::default() }
+        let security = config.security();
+        ImapMailer { config, security, idle: Mutex::default() }
     }
 }
 
@@ -38,7 +41,8 @@ impl Mailer for ImapMailer {
             }
         }
         let timeout = Duration::from_secs(self.config.timeout_secs.max(1));
-        let mut conn = Connection::connect(&self.config.address, timeout)?;
+        let security = self.security.as_ref().map_err(|e| ImapError::Io(e.clone()))?;
+        let mut conn = Connection::connect_with(&self.config.address, timeout, security)?;
         let (name, password) = self.config.credentials(user)?;
         conn.login(&name, &password)?;
         tracing::debug!(%user, address = %self.config.address, "IMAP connection opened");
