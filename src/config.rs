@@ -245,6 +245,9 @@ impl Config {
                 ));
             }
         }
+        if self.tls.enabled() && self.public_url.as_deref().is_some_and(|u| u.starts_with("http://")) {
+            w.push("[tls] is on but public_url is http://: RespURIs and links will send devices to plain HTTP".into());
+        }
         if self.metrics.listen.is_some_and(|a| !a.ip().is_loopback()) {
             w.push("[metrics] listen is not on loopback: /metrics has no authentication".into());
         }
@@ -481,6 +484,11 @@ mod tests {
         )
         .unwrap();
         assert!(both.warnings().iter().any(|w| w.contains("reachable besides [tls]")), "{:?}", both.warnings());
+        let http_url = Config::parse(
+            "public_url = \"http://sync.example.com\"\n[tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert!(http_url.warnings().iter().any(|w| w.contains("public_url is http://")), "{:?}", http_url.warnings());
         let local = Config::parse("listen = \"127.0.0.1:8080\"\n[metrics]\nlisten = \"0.0.0.0:9464\"\n").unwrap();
         let w = local.warnings();
         assert!(

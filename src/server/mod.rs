@@ -50,6 +50,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -335,6 +336,21 @@ async fn tls_connection(
     local: SocketAddr,
     stopped: watch::Receiver<bool>,
 ) {
+    // A browser or client pointed at http:// on this port: say so instead of a TLS error.
+    let mut first = [0u8; 1];
+    if let Ok(Ok(1)) = tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+        if first[0].is_ascii_uppercase() {
+            info!(%peer, "plain HTTP on the TLS port: answered 400");
+            let body = "this port speaks TLS: use https://\n";
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let mut stream = stream;
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(answer.as_bytes())).await;
+            return;
+        }
+    }
     match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
         Ok(Ok(stream)) => connection(shared, stream, peer, local, true, stopped).await,
         // Plain HTTP on the TLS port, a client that does not trust the certificate, a scanner.

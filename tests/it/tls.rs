@@ -40,7 +40,11 @@ fn https_is_served_reloaded_on_sighup_and_kept_when_the_new_files_are_broken() {
     let cfg = dir.path().join("syncgate.toml");
     fs::write(
         &cfg,
-        format!("[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = {:?}\nkey = {:?}\n", cert.display(), key.display()),
+        format!(
+            "[api]\ntoken = \"tls-operator-token-0001\"\n[tls]\nlisten = \"127.0.0.1:{port}\"\ncert = {:?}\nkey = {:?}\n",
+            cert.display(),
+            key.display()
+        ),
     )
     .expect("config");
     let check = Command::new(env!("CARGO_BIN_EXE_syncgate"))
@@ -69,7 +73,15 @@ fn https_is_served_reloaded_on_sighup_and_kept_when_the_new_files_are_broken() {
     plain.write_all(&get("/healthz")).expect("send");
     let mut answer = Vec::new();
     let _ = plain.read_to_end(&mut answer);
-    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"), "plain HTTP must not be served on the TLS port");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("use https://"), "{answer}");
+    // Garbage that is neither: dropped at the handshake.
+    let mut junk = TcpStream::connect(&addr).expect("connect");
+    junk.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    junk.write_all(b"\x00\x01junk\r\n").expect("send");
+    let mut dropped = Vec::new();
+    let _ = junk.read_to_end(&mut dropped);
+    assert!(!String::from_utf8_lossy(&dropped).contains("HTTP/1.1"), "no HTTP answer to junk");
 
     // A session started over HTTPS is told to continue over HTTPS.
     let body = MSG1.as_bytes();
@@ -79,6 +91,19 @@ fn https_is_served_reloaded_on_sighup_and_kept_when_the_new_files_are_broken() {
     request.extend_from_slice(body);
     let (_, _, out) = s_client(&addr, &ca.pem, &request);
     assert!(out.contains(&format!("<RespURI>https://localhost:{port}/sync?sid=")), "{out}");
+    // The console's cookie is marked Secure over TLS (and not on the plain listener).
+    let form = b"token=tls-operator-token-0001";
+    let mut login = format!(
+        "POST /console/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        form.len()
+    )
+    .into_bytes();
+    login.extend_from_slice(form);
+    let (_, _, out) = s_client(&addr, &ca.pem, &login);
+    let cookie = out.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap_or_default();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("; Secure"), "{out}");
+    let plain_login = s.request("POST", "/console/login", &["Content-Type: application/x-www-form-urlencoded"], form);
+    assert!(plain_login.header("set-cookie").is_some_and(|c| !c.contains("Secure")), "plain HTTP: no Secure flag");
 
     // New files + SIGHUP: new connections get the new certificate (an EC key in SEC1 form).
     let (cert2, key2) = ca.issue("server2", Key::EcSec1);
@@ -124,5 +149,6 @@ fn https_is_served_reloaded_on_sighup_and_kept_when_the_new_files_are_broken() {
         logs.contains("TLS certificate NOT reloaded, the old one stays") && logs.contains("does not belong"),
         "{logs}"
     );
-    assert!(logs.contains("TLS handshake failed"), "the plain request is logged: {logs}");
+    assert!(logs.contains("plain HTTP on the TLS port: answered 400"), "{logs}");
+    assert!(logs.contains("TLS handshake failed"), "the junk is logged: {logs}");
 }
