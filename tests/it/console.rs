@@ -97,6 +97,7 @@ fn an_operator_forces_a_slow_sync_and_the_next_sync_is_slow() {
     b.type_into(&field, TOKEN);
     b.click(&b.find("#sign-in"));
     assert!(b.wait_text("#users", |t| t.contains("alice")).contains("alice"), "{}", b.text("body"));
+    assert!(b.text("#waiting").contains("phone-7"), "the phone's alert waits for its poll: {}", b.text("body"));
     assert!(b.url().ends_with("/console/"), "{}", b.url());
 
     // Find the phone.

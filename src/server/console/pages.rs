@@ -122,6 +122,29 @@ pub(crate) fn overview(shared: &Shared, page: Page<'_>) -> Result<String, Consol
             let _ = write!(body, "<p>{} more users not listed.</p>", users.len() - MAX_USERS);
         }
     }
+    body.push_str("<h2>Alerts waiting</h2>");
+    let waiting = store.due_alerts(i64::MAX, 50)?;
+    if waiting.is_empty() {
+        body.push_str("<p>None: every queued alert went out or failed.</p>");
+    } else {
+        body.push_str("<table id=\"waiting\"><tr><th>#</th><th>User</th><th>Device</th><th>Created</th><th>Due</th><th>Attempts</th><th>Last error</th></tr>");
+        for a in &waiting {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td><a href=\"/console/users/{}/devices/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                a.id,
+                esc(&a.user_name),
+                url(&a.user_name),
+                url(&a.device_id),
+                esc(&a.device_id),
+                esc(&when_ms(a.created)),
+                esc(&when_ms(a.due)),
+                a.attempts,
+                esc(a.error.as_deref().unwrap_or(""))
+            );
+        }
+        body.push_str("</table>");
+    }
     body.push_str("<h2>Recent sessions</h2>");
     body.push_str(&sessions_table(&shared.history.recent(50, |_| true), true));
     Ok(layout("Users", page, &body))
