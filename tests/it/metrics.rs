@@ -44,6 +44,31 @@ fn scrape(port: u16) -> (String, BTreeMap<String, f64>) {
     (body.to_string(), parse(body))
 }
 
+/// The exposition read by an independent parser: the OpenMetrics parser of the Prometheus
+/// project's Python client (Debian's python3-prometheus-client), which refuses what does not
+/// follow the format. Returns its families as `name type samples` lines.
+fn third_party_parse(text: &str) -> String {
+    const PY: &str = "import sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse\n\
+        for f in parse(sys.stdin.read()):\n    print(f.name, f.type, len(f.samples))\n";
+    let python = "/usr/bin/python3";
+    let mut child = Command::new(python)
+        .args(["-c", PY])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{python} cannot run ({e}): scripts/test installs python3-prometheus-client"));
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("python ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the Prometheus client's OpenMetrics parser refuses the exposition (missing? scripts/test installs python3-prometheus-client):\n{err}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn value(m: &BTreeMap<String, f64>, series: &str) -> f64 {
     m.get(series).copied().unwrap_or(0.0)
 }
@@ -165,6 +190,19 @@ fn counters_move_with_sessions_items_auth_failures_large_objects_and_alerts() {
     let (text, after) = scrape(port);
     for family in ["sessions", "items", "alerts", "large_objects"] {
         assert!(text.contains(&format!("# TYPE syncgate_{family} counter")), "{family} is described:\n{text}");
+    }
+    let families = third_party_parse(&text);
+    for family in [
+        "syncgate_sessions counter",
+        "syncgate_items counter",
+        "syncgate_message_duration_seconds histogram",
+        "syncgate_store_duration_seconds histogram",
+        "syncgate_longpoll_connections gauge",
+    ] {
+        assert!(
+            families.lines().any(|l| l.starts_with(family)),
+            "{family} as the Prometheus parser reads it:\n{families}"
+        );
     }
     let delta = |series: &str| value(&after, series) - value(&before, series);
     let items = |op: &str, dir: &str| {
