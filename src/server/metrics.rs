@@ -170,14 +170,6 @@ impl Metrics {
     }
 }
 
-/// Binds the metrics listener, when configured.
-pub(super) async fn bind(shared: &Shared) -> std::io::Result<Option<TcpListener>> {
-    match shared.config.metrics.listen {
-        Some(addr) => TcpListener::bind(addr).await.map(Some),
-        None => Ok(None),
-    }
-}
-
 /// Serves `GET /metrics` until `stopped`.
 pub(super) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
     if let Ok(addr) = listener.local_addr() {

@@ -75,6 +75,8 @@ pub struct Server {
     local_addr: SocketAddr,
     /// The HTTPS listener, its address and certificate, with `[tls]`.
     tls: Option<(TcpListener, SocketAddr, Arc<tls::Tls>)>,
+    /// The metrics listener, with `[metrics] listen`.
+    metrics_listener: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
@@ -197,10 +199,15 @@ impl Server {
         let sessions = Sessions::new(Duration::from_secs(config.session_timeout_secs), config.max_sessions);
         let history = console::activity::History::new(config.console.history);
         let dumps = console::activity::Dumps::new(config.console.dump_messages, config.console.dump_bytes);
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         Ok(Server {
             listener,
             local_addr,
             tls,
+            metrics_listener,
             shared: Arc::new(Shared {
                 config,
                 engine,
@@ -227,7 +234,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains connections (at most [`SHUTDOWN_GRACE`]).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        let Server { listener, local_addr, tls, shared } = self;
+        let Server { listener, local_addr, tls, metrics_listener, shared } = self;
         info!("listening on http://{local_addr} (sync endpoint {})", shared.config.sync_path);
         let (tls_listener, tls) = match tls {
             Some((l, addr, t)) => {
@@ -244,8 +251,7 @@ impl Server {
             .then(|| tokio::spawn(poll_backend(shared.clone())));
         let watcher = (shared.config.imap.enabled && shared.config.imap.idle)
             .then(|| tokio::spawn(imap_watch::run(shared.clone())));
-        let metrics =
-            metrics::bind(&shared).await?.map(|l| tokio::spawn(metrics::serve(shared.clone(), l, stopped.clone())));
+        let metrics = metrics_listener.map(|l| tokio::spawn(metrics::serve(shared.clone(), l, stopped.clone())));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         let mut drain_deadline: Option<Instant> = None;
