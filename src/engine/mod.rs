@@ -88,6 +88,15 @@ impl Engine {
     pub fn new_session(&self) -> Session {
         Session::default()
     }
+
+    /// Makes the device's next session a slow sync of every datastore: its anchors go, its
+    /// ID maps and items stay (the service API's and the console's "force a slow sync").
+    pub fn force_slow_sync(&self, user: crate::store::UserId, device: &str) -> Result<(), crate::store::StoreError> {
+        for ds in &self.config.datastores {
+            self.store.clear_anchor(user, device, &ds.name)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

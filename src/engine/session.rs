@@ -177,7 +177,7 @@ impl Session {
 
 /// "Sync 503" seen twice → "Sync 503 (service unavailable) x2".
 fn refusal_text(key: &str, times: u32) -> String {
-    let code = key.rsplit(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(0);
+    let code = crate::engine::stats::code_of(key);
     let mut meaning = String::new();
     for (i, c) in StatusCode::from(code).name().chars().enumerate() {
         if c.is_ascii_uppercase() && i > 0 {

@@ -168,7 +168,6 @@ impl SessionStats {
 
     /// Decides the outcome from the non-success statuses sent ("SyncHdr 401" → count).
     pub(crate) fn finish(&mut self, refusals: &BTreeMap<String, u32>, suspended: bool) -> Outcome {
-        let code_of = |key: &str| key.rsplit(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(0);
         let header: Vec<u16> = refusals.keys().filter(|k| k.starts_with("SyncHdr ")).map(|k| code_of(k)).collect();
         let outcome = if let Some(&code) = header.iter().find(|c| matches!(c, 401 | 407)) {
             if self.challenged {
@@ -189,6 +188,11 @@ impl SessionStats {
         self.outcome = Some(outcome);
         outcome
     }
+}
+
+/// The status code of a refusal key ("Sync 503" → 503; 0 when there is none).
+pub(crate) fn code_of(key: &str) -> u16 {
+    key.rsplit(' ').next().and_then(|c| c.parse::<u16>().ok()).unwrap_or(0)
 }
 
 /// The configured name of the datastore a Sync names, or `other`.

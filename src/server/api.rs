@@ -253,9 +253,7 @@ fn route(
         (&Method::POST, ["users", name, "devices", id, "slow-sync"]) => {
             let u = user(name)?;
             store.device(u.id, id)?.ok_or_else(|| ServiceError::NotFound(format!("device {id}")))?;
-            for ds in &shared.engine.config().datastores {
-                store.clear_anchor(u.id, id, &ds.name)?;
-            }
+            shared.engine.force_slow_sync(u.id, id)?;
             ok(json!({ "device_id": id, "next_sync": "slow" }))
         }
         (&Method::PUT, ["users", name, "devices", id, "prefs"]) => {

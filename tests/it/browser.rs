@@ -43,7 +43,7 @@ impl Browser {
     pub(crate) fn start(width: u32, height: u32) -> Browser {
         require(CHROMIUM, "chromium");
         require(DRIVER, "chromium-driver");
-        let port = super::metrics::free_port();
+        let port = super::server::free_port();
         let driver = Command::new(DRIVER)
             .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
             .stdout(Stdio::null())

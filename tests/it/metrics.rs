@@ -5,20 +5,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::server::{Server, TempDir};
+use super::server::{free_port, Server, TempDir};
 
 const AUTH: &str = "Authorization: Bearer operator-secret-token";
-
-/// A port nobody listens on now (bound and released).
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
 
 /// The series of an OpenMetrics text (`name{labels}` → value), comments skipped.
 fn parse(text: &str) -> BTreeMap<String, f64> {

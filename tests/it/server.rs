@@ -23,6 +23,11 @@ const MSG1: &str = r#"<?xml version="1.0"?>
 <Source><LocURI>./contacts</LocURI></Source><Meta><Anchor xmlns="syncml:metinf"><Next>1</Next></Anchor></Meta>
 </Item></Alert><Final/></SyncBody></SyncML>"#;
 
+/// A port nobody listens on now (bound and released).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
 /// A temporary directory removed on drop.
 pub(crate) struct TempDir(PathBuf);
 

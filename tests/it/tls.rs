@@ -11,8 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::certs::{first_cert, s_client, Ca, Key};
-use super::metrics::free_port;
-use super::server::{Server, TempDir};
+use super::server::{free_port, Server, TempDir};
 
 /// A first SyncML message without credentials: the answer (407) carries the RespURI.
 const MSG1: &str = r#"<?xml version="1.0"?>

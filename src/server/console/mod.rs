@@ -199,9 +199,7 @@ fn route(
         (&Method::POST, ["users", name, "devices", id, "slow-sync"]) => {
             let u = user(name)?;
             store.device(u.id, id)?.ok_or_else(|| ConsoleError::NotFound(format!("device {id} of {name}")))?;
-            for ds in &shared.engine.config().datastores {
-                store.clear_anchor(u.id, id, &ds.name)?;
-            }
+            shared.engine.force_slow_sync(u.id, id)?;
             info!(%peer, user = %name, device = %id, "console: slow sync forced");
             Ok(redirect(&format!("{}?note=Slow+sync+forced", device_url(name, id))))
         }

@@ -8,7 +8,7 @@
 use super::harness::{Device, DeviceOpts, Gateway, SyncMode, TempDir};
 use super::items::Store;
 use crate::certs::{Ca, Key};
-use crate::metrics::free_port;
+use crate::server::free_port;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "secret";
